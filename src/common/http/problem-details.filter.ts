@@ -12,16 +12,45 @@ const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
   503: 'SERVICE_UNAVAILABLE',
 };
 
+/**
+ * Errors Fastify raises before a handler runs (body parsing, size limit). Nest routes them to this filter
+ * through its own Fastify error handler.
+ */
+function fastifyError(error: { code: string; statusCode?: number }): AppError | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than the limit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AppError('MALFORMED_JSON', 'The body is not valid JSON');
+    default:
+      return error.statusCode && error.statusCode >= 400 && error.statusCode < 500
+        ? new AppError('BAD_REQUEST', 'The request could not be read')
+        : undefined;
+  }
+}
+
 /** Turns any error into an AppError: known ones keep their meaning, the rest become INTERNAL_ERROR. */
 export function toAppError(exception: unknown): AppError {
   if (exception instanceof AppError) return exception;
+  const e = exception as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.code === 'string' && e.code.startsWith('FST_')) {
+    const mapped = fastifyError(e as { code: string; statusCode?: number });
+    if (mapped) return mapped;
+  }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
+    // Nest turns a body-parser SyntaxError into a BadRequestException carrying the parser's message.
+    if (status === 400 && /JSON/.test(plainMessage(exception, 'BAD_REQUEST'))) {
+      return new AppError('MALFORMED_JSON', 'The body is not valid JSON');
+    }
     const code = HTTP_STATUS_CODES[status];
     if (code) {
       const retryAfter = code === 'RATE_LIMITED' ? 1 : code === 'SERVICE_UNAVAILABLE' ? 1 : undefined;
