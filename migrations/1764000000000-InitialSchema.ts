@@ -107,6 +107,14 @@ export class InitialSchema1764000000000 implements MigrationInterface {
       )`);
     await q.query(`CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)`);
 
+    // Raised inside the transfer engine's single-statement writes when a version check fails, so that
+    // the whole statement (every wallet update and insert in it) is rolled back and retried.
+    await q.query(`
+      CREATE FUNCTION hfts_write_conflict() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+      BEGIN
+        RAISE EXCEPTION 'wallet version conflict' USING ERRCODE = 'serialization_failure';
+      END $$`);
+
     // History is append-only, enforced by the database itself.
     await q.query(`
       CREATE FUNCTION refuse_history_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -157,6 +165,7 @@ export class InitialSchema1764000000000 implements MigrationInterface {
     await q.query(`DROP TABLE transactions`);
     await q.query(`DROP FUNCTION guard_transaction_update()`);
     await q.query(`DROP FUNCTION refuse_history_change()`);
+    await q.query(`DROP FUNCTION hfts_write_conflict()`);
     await q.query(`DROP TABLE wallets`);
     await q.query(`DROP TABLE users`);
   }

@@ -150,6 +150,20 @@ export class EnvironmentVariables {
 
   @Transform(toInt) @IsInt() @Min(0) @Max(60000)
   USER_STATUS_CACHE_MS = 2000;
+
+  // The shortest hold a client may ask for (holdExpiresInSeconds). The contract's minimum is 60;
+  // tests lower it to exercise expiry quickly.
+  @Transform(toInt) @IsInt() @Min(1) @Max(2592000)
+  HOLD_MIN_EXPIRY_SECONDS = 60;
+
+  // Worker threads that run bcrypt, so that logins never stall the event loop. 0 = one per CPU core
+  // less one (at least one).
+  @Transform(toInt) @IsInt() @Min(0) @Max(32)
+  PASSWORD_HASH_WORKERS = 0;
+
+  // Prefix of the rate-limit keys in Redis: instances sharing limits must share it.
+  @IsString() @MinLength(1) @MaxLength(100)
+  RATE_LIMIT_REDIS_PREFIX = 'hfts:rl:';
 }
 
 export class ConfigError extends Error {}

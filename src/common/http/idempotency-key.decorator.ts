@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '../errors/error-codes';
+
+const KEY = /^[\x20-\x7e]{1,255}$/;
+
+/** What a money-moving request carries for idempotency: the caller's key and a hash of the request. */
+export interface IdempotencyContext {
+  key: string;
+  /** sha256 of method, path and canonical body: the same key with another request is refused. */
+  requestHash: string;
+  requestId: string;
+}
+
+/** JSON with sorted keys, so that key order in the body does not make two equal requests differ. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export const Idempotency = createParamDecorator((_data: unknown, ctx: ExecutionContext): IdempotencyContext => {
+  const request = ctx.switchToHttp().getRequest<FastifyRequest>();
+  const header = request.headers['idempotency-key'];
+  if (header === undefined) throw new AppError('IDEMPOTENCY_KEY_MISSING', 'Send an Idempotency-Key header');
+  if (typeof header !== 'string' || !KEY.test(header)) {
+    throw new AppError('IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
+  }
+  const path = request.url.split('?')[0];
+  const requestHash = createHash('sha256').update(`${request.method} ${path} ${canonical(request.body ?? null)}`).digest('hex');
+  return { key: header, requestHash, requestId: String(request.id) };
+});

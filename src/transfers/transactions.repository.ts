@@ -1,0 +1,114 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { TX_COLUMNS, type TxRow } from './transaction.record';
+
+export interface HistoryFilter {
+  walletId: string;
+  /** Only rows older than this seq (the cursor). */
+  beforeSeq?: string;
+  status?: string;
+  type?: string;
+  direction?: 'DEBIT' | 'CREDIT';
+  from?: Date;
+  to?: Date;
+  limit: number;
+}
+
+export type HistoryRow = TxRow & { seq: string; direction: 'DEBIT' | 'CREDIT'; balance_after: string | null };
+
+export interface CurrencyTotals {
+  currency: string;
+  total_balances: string;
+  total_held: string;
+  total_deposits: string;
+  total_withdrawals: string;
+}
+
+/** Read-only queries over transactions and ledger entries. */
+@Injectable()
+export class TransactionsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async getById(id: string): Promise<(TxRow & { source_user_id: string | null; destination_user_id: string | null }) | null> {
+    const rows = (await this.dataSource.query(
+      `SELECT ${TX_COLUMNS}, sw.user_id AS source_user_id, dw.user_id AS destination_user_id
+         FROM transactions t
+         LEFT JOIN wallets sw ON sw.id = t.source_wallet_id
+         LEFT JOIN wallets dw ON dw.id = t.destination_wallet_id
+        WHERE t.id = $1`,
+      [id],
+    )) as Array<TxRow & { source_user_id: string | null; destination_user_id: string | null }>;
+    return rows[0] ?? null;
+  }
+
+  /**
+   * One page of a wallet's statement, newest first, by keyset on seq. Each side of a movement has its own
+   * index (source, seq) and (destination, seq), so each branch reads only `limit` index entries at any depth.
+   */
+  async history(f: HistoryFilter): Promise<HistoryRow[]> {
+    const params: unknown[] = [f.walletId, f.limit];
+    const where: string[] = [];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (f.beforeSeq) add('t.seq < ?', f.beforeSeq);
+    if (f.status) add('t.status = ?', f.status);
+    if (f.type) add('t.type = ?', f.type);
+    if (f.from) add('t.created_at >= ?', f.from);
+    if (f.to) add('t.created_at < ?', f.to);
+    const extra = where.map((w) => ` AND ${w}`).join('');
+    const branch = (column: string, direction: string): string =>
+      `(SELECT ${TX_COLUMNS}, t.seq, '${direction}' AS direction FROM transactions t
+         WHERE t.${column} = $1${extra} ORDER BY t.seq DESC LIMIT $2)`;
+    const branches = [
+      ...(f.direction !== 'CREDIT' ? [branch('source_wallet_id', 'DEBIT')] : []),
+      ...(f.direction !== 'DEBIT' ? [branch('destination_wallet_id', 'CREDIT')] : []),
+    ];
+    return (await this.dataSource.query(
+      `SELECT h.*, le.balance_after::text AS balance_after
+         FROM (${branches.join(' UNION ALL ')}) h
+         LEFT JOIN ledger_entries le ON le.transaction_id = h.id AND le.wallet_id = $1
+        ORDER BY h.seq DESC LIMIT $2`,
+      params,
+    )) as HistoryRow[];
+  }
+
+  /** Per currency: sum of balances and holds against completed deposits and withdrawals. */
+  async currencyTotals(): Promise<CurrencyTotals[]> {
+    return (await this.dataSource.query(
+      `SELECT c.currency,
+              COALESCE((SELECT sum(balance) FROM wallets w WHERE w.currency = c.currency), 0)::text AS total_balances,
+              COALESCE((SELECT sum(held) FROM wallets w WHERE w.currency = c.currency), 0)::text AS total_held,
+              COALESCE((SELECT sum(amount) FROM transactions t WHERE t.currency = c.currency
+                          AND t.type = 'DEPOSIT' AND t.status = 'COMPLETED'), 0)::text AS total_deposits,
+              COALESCE((SELECT sum(amount) FROM transactions t WHERE t.currency = c.currency
+                          AND t.type = 'WITHDRAWAL' AND t.status = 'COMPLETED'), 0)::text AS total_withdrawals
+         FROM (SELECT DISTINCT currency FROM wallets) c ORDER BY c.currency`,
+    )) as CurrencyTotals[];
+  }
+
+  /** Wallets whose balance differs from the sum of their ledger, or whose held differs from their open holds. */
+  async walletMismatches(): Promise<Array<{ wallet_id: string; balance: string; ledger: string; held: string; open_holds: string }>> {
+    return (await this.dataSource.query(
+      `SELECT w.id AS wallet_id, w.balance::text AS balance, COALESCE(l.total, 0)::text AS ledger,
+              w.held::text AS held, COALESCE(h.total, 0)::text AS open_holds
+         FROM wallets w
+         LEFT JOIN (SELECT wallet_id, sum(amount) AS total FROM ledger_entries GROUP BY wallet_id) l ON l.wallet_id = w.id
+         LEFT JOIN (SELECT source_wallet_id, sum(held_amount) AS total FROM transactions
+                     WHERE status = 'PENDING' GROUP BY source_wallet_id) h ON h.source_wallet_id = w.id
+        WHERE w.balance <> COALESCE(l.total, 0) OR w.held <> COALESCE(h.total, 0) OR w.held > w.balance
+        ORDER BY w.id LIMIT 1000`,
+    )) as Array<{ wallet_id: string; balance: string; ledger: string; held: string; open_holds: string }>;
+  }
+
+  /** Ids of PENDING holds past their expiry, oldest first. */
+  async expiredHolds(now: Date, limit: number): Promise<string[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT id FROM transactions WHERE status = 'PENDING' AND hold_expires_at <= $1 ORDER BY hold_expires_at LIMIT $2`,
+      [now, limit],
+    )) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+}

@@ -1,0 +1,93 @@
+import { Injectable } from '@nestjs/common';
+import type { AuthUser } from '../auth/auth-user';
+import { AppError } from '../common/errors/error-codes';
+import { Money } from '../common/money/money';
+import { WalletsService } from '../wallets/wallets.service';
+import type { HistoryQueryDto } from './dto/history-query.dto';
+import type { ReconciliationDto } from './dto/reconciliation.dto';
+import { type StatementItemDto, type StatementPageDto, TransactionDto } from './dto/transaction.dto';
+import { txFromRow } from './transaction.record';
+import { TransactionsRepository } from './transactions.repository';
+
+const CURSOR = /^s:([0-9]{1,19})$/;
+
+function encodeCursor(seq: string): string {
+  return Buffer.from(`s:${seq}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const match = /^[A-Za-z0-9_-]+$/.test(cursor) ? CURSOR.exec(Buffer.from(cursor, 'base64url').toString()) : null;
+  if (!match) {
+    throw new AppError('VALIDATION_FAILED', 'cursor is not a cursor this service issued', {
+      errors: [{ field: 'cursor', message: 'is not valid' }],
+    });
+  }
+  return match[1];
+}
+
+/** Reads of money history: statements, single transactions, reconciliation. */
+@Injectable()
+export class TransactionsService {
+  constructor(
+    private readonly transactions: TransactionsRepository,
+    private readonly wallets: WalletsService,
+  ) {}
+
+  /** A transfer for one of its parties or an admin; 404 for anyone else (never reveal that it exists). */
+  async getForCaller(caller: AuthUser, id: string): Promise<TransactionDto> {
+    const row = await this.transactions.getById(id);
+    const party = row && (row.source_user_id === caller.id || row.destination_user_id === caller.id);
+    if (!row || row.type !== 'TRANSFER' || (!party && caller.role !== 'ADMIN')) {
+      throw new AppError('TRANSACTION_NOT_FOUND', 'No such transfer');
+    }
+    return TransactionDto.from(txFromRow(row));
+  }
+
+  async statement(caller: AuthUser, q: HistoryQueryDto): Promise<StatementPageDto> {
+    const wallet = await this.wallets.getMine(caller.id);
+    const limit = q.limit ?? 20;
+    const rows = await this.transactions.history({
+      walletId: wallet.id,
+      beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
+      status: q.status,
+      type: q.type,
+      direction: q.direction,
+      from: q.from ? new Date(q.from) : undefined,
+      to: q.to ? new Date(q.to) : undefined,
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const items: StatementItemDto[] = page.map((r) => ({
+      ...TransactionDto.from(txFromRow(r)),
+      direction: r.direction,
+      balanceAfter: r.status === 'COMPLETED' && r.balance_after !== null ? Money.fromDb(r.balance_after).toFixed4() : null,
+    }));
+    const last = page[page.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+  }
+
+  async reconciliation(): Promise<ReconciliationDto> {
+    const [totals, mismatches] = await Promise.all([this.transactions.currencyTotals(), this.transactions.walletMismatches()]);
+    const currencies = totals.map((t) => ({
+      currency: t.currency,
+      totalBalances: Money.fromDb(t.total_balances).toFixed4(),
+      totalHeld: Money.fromDb(t.total_held).toFixed4(),
+      totalDeposits: Money.fromDb(t.total_deposits).toFixed4(),
+      totalWithdrawals: Money.fromDb(t.total_withdrawals).toFixed4(),
+      ok: Money.fromDb(t.total_balances).eq(Money.fromDb(t.total_deposits).minus(Money.fromDb(t.total_withdrawals))),
+    }));
+    const walletMismatches = mismatches.map((m) => ({
+      walletId: m.wallet_id,
+      balance: Money.fromDb(m.balance).toFixed4(),
+      ledgerTotal: Money.fromDb(m.ledger).toFixed4(),
+      held: Money.fromDb(m.held).toFixed4(),
+      openHolds: Money.fromDb(m.open_holds).toFixed4(),
+    }));
+    return {
+      ok: currencies.every((c) => c.ok) && walletMismatches.length === 0,
+      checkedAt: new Date().toISOString(),
+      currencies,
+      walletMismatches,
+    };
+  }
+}

@@ -1,0 +1,102 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { type AuthUser, CurrentUser } from '../auth/auth-user';
+import { ApiProblems } from '../common/http/api-problems.decorator';
+import { Idempotency, type IdempotencyContext } from '../common/http/idempotency-key.decorator';
+import { respond, UUID_PARAM } from '../common/http/params';
+import { Money } from '../common/money/money';
+import { CaptureDto, CreateTransferDto } from './dto/movement.dto';
+import { TransactionDto } from './dto/transaction.dto';
+import { TransactionsService } from './transactions.service';
+import { TransferService } from './transfer.service';
+
+export const IDEMPOTENCY_HEADER = ApiHeader({
+  name: 'Idempotency-Key',
+  required: true,
+  description: '1 to 255 printable ASCII characters, unique per request you mean; a retry reuses it',
+  example: '3f1e1b0c-6c1e-4d7b-9f2a-1c0d5e6f7a8b',
+});
+
+@ApiTags('transfers')
+@ApiBearerAuth('bearer')
+@ApiProblems(401, 429, 503)
+@Controller('transfers')
+export class TransfersController {
+  constructor(
+    private readonly engine: TransferService,
+    private readonly transactions: TransactionsService,
+  ) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Send money from your wallet (or, with hold: true, authorize it for later capture)' })
+  @IDEMPOTENCY_HEADER
+  @ApiCreatedResponse({ type: TransactionDto })
+  @ApiProblems(
+    400,
+    [404, 'WALLET_NOT_FOUND'],
+    [409, 'IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
+    [422, 'SAME_WALLET, CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED'],
+  )
+  async transfer(
+    @CurrentUser() user: AuthUser,
+    @Idempotency() idem: IdempotencyContext,
+    @Body() dto: CreateTransferDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TransactionDto> {
+    const input = { ...dto, amount: Money.parse(dto.amount) };
+    return respond(reply, await this.engine.transfer(user, idem, input));
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'A transfer you are a party to (admins: any)' })
+  @ApiOkResponse({ type: TransactionDto })
+  @ApiProblems(400, [404, 'TRANSACTION_NOT_FOUND: no such transfer, or not yours'])
+  get(@CurrentUser() user: AuthUser, @Param('id', UUID_PARAM) id: string): Promise<TransactionDto> {
+    return this.transactions.getForCaller(user, id);
+  }
+
+  @Post(':id/capture')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Capture a hold, fully or partly (the receiver or an admin)' })
+  @IDEMPOTENCY_HEADER
+  @ApiOkResponse({ type: TransactionDto })
+  @ApiProblems(
+    400,
+    [403, 'FORBIDDEN: only the receiver or an admin'],
+    [404, 'TRANSACTION_NOT_FOUND'],
+    [409, 'TRANSFER_NOT_PENDING, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT'],
+    [422, 'AMOUNT_EXCEEDS_HOLD, BALANCE_LIMIT_EXCEEDED, ACCOUNT_INACTIVE, IDEMPOTENCY_KEY_REUSED'],
+  )
+  async capture(
+    @CurrentUser() user: AuthUser,
+    @Idempotency() idem: IdempotencyContext,
+    @Param('id', UUID_PARAM) id: string,
+    @Body() dto: CaptureDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TransactionDto> {
+    const amount = dto.amount === undefined ? undefined : Money.parse(dto.amount);
+    return respond(reply, await this.engine.capture(user, idem, id, amount));
+  }
+
+  @Post(':id/void')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Void a hold: release all of it (the receiver or an admin)' })
+  @IDEMPOTENCY_HEADER
+  @ApiOkResponse({ type: TransactionDto })
+  @ApiProblems(
+    400,
+    [403, 'FORBIDDEN: only the receiver or an admin'],
+    [404, 'TRANSACTION_NOT_FOUND'],
+    [409, 'TRANSFER_NOT_PENDING, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT'],
+    [422, 'IDEMPOTENCY_KEY_REUSED'],
+  )
+  async void(
+    @CurrentUser() user: AuthUser,
+    @Idempotency() idem: IdempotencyContext,
+    @Param('id', UUID_PARAM) id: string,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TransactionDto> {
+    return respond(reply, await this.engine.void(user, idem, id));
+  }
+}
