@@ -100,7 +100,7 @@ export class InitialSchema1764000000000 implements MigrationInterface {
         key varchar(255) NOT NULL,
         request_hash char(64) NOT NULL,
         status_code smallint NOT NULL,
-        response jsonb NOT NULL,
+        response json NOT NULL,
         transaction_id uuid REFERENCES transactions (id),
         created_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (user_id, key)

@@ -28,6 +28,7 @@ export async function createApp(config: AppConfig, options: { bufferLogs?: boole
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: options.bufferLogs ?? true,
     abortOnError: false,
+    ...(config.env.LOG_LEVEL === 'silent' ? { logger: false } : {}),
   });
   app.useLogger(app.get(Logger));
   app.setGlobalPrefix('api/v1', { exclude: ['health/live', 'health/ready', 'metrics'] });

@@ -11,7 +11,7 @@ export class IdempotencyKey {
 
   @Column({ name: 'status_code', type: 'smallint' }) statusCode!: number;
 
-  @Column({ type: 'jsonb' }) response!: unknown;
+  @Column({ type: 'json' }) response!: unknown;
 
   @Column({ name: 'transaction_id', type: 'uuid', nullable: true }) transactionId!: string | null;
 

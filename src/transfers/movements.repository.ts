@@ -182,7 +182,7 @@ export class MovementsRepository {
       const k = plan.idempotency;
       ctes.push(`ik AS (
         INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response, transaction_id, created_at)
-        SELECT ${$(k.caller, '::uuid')}, ${$(k.key)}, ${$(k.hash)}, ${$(k.status, '::int')}, ${$(JSON.stringify(k.body), '::jsonb')},
+        SELECT ${$(k.caller, '::uuid')}, ${$(k.key)}, ${$(k.hash)}, ${$(k.status, '::int')}, ${$(JSON.stringify(k.body), '::json')},
                ${$(plan.insert?.id ?? plan.settle?.id ?? null, '::uuid')}, ${now}
           FROM chk WHERE chk.ok)`);
     }
