@@ -22,5 +22,7 @@ module.exports = {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.spec.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] },
     { ...common, displayName: 'properties', testMatch: ['<rootDir>/test/properties/**/*.spec.ts'] },
+    // Fault injection against real PostgreSQL and Redis processes the suite starts itself (npm run test:faults).
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.spec.ts'] },
   ],
 };
