@@ -90,9 +90,10 @@ export class MovementsRepository {
         (SELECT json_agg(json_build_object('id', w.id, 'userId', w.user_id, 'currency', w.currency,
                  'balance', w.balance::text, 'held', w.held::text, 'version', w.version, 'userStatus', u.status))
            FROM wallets w JOIN users u ON u.id = w.user_id
-          WHERE w.user_id = $3 OR w.id = ANY($4::uuid[])
-             OR w.id IN (SELECT x.source_wallet_id FROM transactions x WHERE x.id = $5
-                         UNION ALL SELECT x.destination_wallet_id FROM transactions x WHERE x.id = $5)) AS wallets,
+          WHERE w.id IN (SELECT o.id FROM wallets o WHERE o.user_id = $3
+                         UNION SELECT unnest($4::uuid[])
+                         UNION SELECT x.source_wallet_id FROM transactions x WHERE x.id = $5
+                         UNION SELECT x.destination_wallet_id FROM transactions x WHERE x.id = $5)) AS wallets,
         (SELECT ${TX_JSON} FROM transactions t WHERE t.id = $5) AS tx`,
       [q.caller, q.key, q.ownerId ?? null, q.walletIds ?? [], q.transactionId ?? null],
     )) as StateRow[];

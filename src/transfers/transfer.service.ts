@@ -170,6 +170,8 @@ export class TransferService {
       const held = tx.heldAmount as Money;
       const captured = amount ?? held;
       if (captured.gt(held)) return this.refuse('AMOUNT_EXCEEDS_HOLD', `Only ${held.toFixed4()} is held`);
+      const inactive = this.inactiveParty([dest]);
+      if (inactive) return this.refuse('ACCOUNT_INACTIVE_PARTY', inactive);
       if (!dest.balance.plus(captured).fitsBalance()) {
         return this.refuse('BALANCE_LIMIT_EXCEEDED', 'The destination balance would pass 14 integer digits');
       }
