@@ -1,4 +1,66 @@
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
+import { APP_GUARD, Reflector } from '@nestjs/core';
+import { JwtModule } from '@nestjs/jwt';
+import { PassportModule } from '@nestjs/passport';
+import { ThrottlerModule } from '@nestjs/throttler';
+import type Redis from 'ioredis';
+import { AppConfig } from '../config/app-config';
+import { HealthModule } from '../health/health.module';
+import { REDIS } from '../health/redis.provider';
+import { UsersModule } from '../users/users.module';
+import { AdminBootstrapService } from './admin-bootstrap.service';
+import { AuthController } from './auth.controller';
+import { AuthService } from './auth.service';
+import { JwtAuthGuard } from './jwt-auth.guard';
+import { JwtStrategy } from './jwt.strategy';
+import { PasswordHasher } from './password-hasher';
+import { RolesGuard } from './roles.guard';
+import { FailOpenThrottlerStorage, waitForRedis } from './throttling/fail-open-throttler.storage';
+import { RateLimitGuard, throttlers } from './throttling/rate-limit.guard';
 
-@Module({})
+@Module({
+  imports: [
+    UsersModule,
+    PassportModule,
+    JwtModule.registerAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({
+        secret: config.secretKey,
+        signOptions: {
+          algorithm: 'HS256',
+          expiresIn: config.env.JWT_TTL_SECONDS,
+          issuer: config.env.JWT_ISSUER,
+          audience: config.env.JWT_AUDIENCE,
+        },
+        verifyOptions: { algorithms: ['HS256'], issuer: config.env.JWT_ISSUER, audience: config.env.JWT_AUDIENCE },
+      }),
+    }),
+    ThrottlerModule.forRootAsync({
+      imports: [HealthModule],
+      inject: [AppConfig, REDIS, Reflector],
+      useFactory: async (config: AppConfig, redis: Redis | null, reflector: Reflector) => {
+        if (redis && !(await waitForRedis(redis, 2000))) {
+          new Logger('RateLimit').warn('Redis not reachable at start-up: rate limits count in memory until it is');
+        }
+        return {
+          throttlers: throttlers(config, reflector),
+          storage: new FailOpenThrottlerStorage(redis),
+          // Retry-After comes with the problem-details refusal; no X-RateLimit-* headers on every response.
+          setHeaders: false,
+        };
+      },
+    }),
+  ],
+  controllers: [AuthController],
+  providers: [
+    AuthService,
+    PasswordHasher,
+    JwtStrategy,
+    AdminBootstrapService,
+    // Global guards run in this order: who is calling, how often, then what they may do.
+    { provide: APP_GUARD, useClass: JwtAuthGuard },
+    { provide: APP_GUARD, useClass: RateLimitGuard },
+    { provide: APP_GUARD, useClass: RolesGuard },
+  ],
+})
 export class AuthModule {}

@@ -1,0 +1,61 @@
+import { Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { ExtractJwt, Strategy } from 'passport-jwt';
+import { AppError } from '../common/errors/error-codes';
+import { AppConfig } from '../config/app-config';
+import { UsersService } from '../users/users.service';
+import type { AuthUser } from './auth-user';
+
+/** The claims the service signs: exactly these, plus iat, exp, iss and aud. */
+export interface AccessTokenClaims {
+  sub: string;
+  email: string;
+  role: 'USER' | 'ADMIN';
+}
+
+interface VerifiedPayload extends Partial<AccessTokenClaims> {
+  iat?: unknown;
+  exp?: unknown;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Verifies bearer tokens. The algorithm, issuer and audience sit at the top level of the options:
+ * passport-jwt copies only those into jsonwebtoken's verify options and overwrites the same keys given
+ * in `jsonWebTokenOptions` (passport-jwt lib/strategy.js), so pinning them there would silently do nothing.
+ * The token is read from the Authorization header only: a token in a URL ends up in logs and histories.
+ */
+@Injectable()
+export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  constructor(
+    config: AppConfig,
+    private readonly users: UsersService,
+  ) {
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      secretOrKey: config.secretKey,
+      algorithms: ['HS256'],
+      issuer: config.env.JWT_ISSUER,
+      audience: config.env.JWT_AUDIENCE,
+      ignoreExpiration: false,
+    });
+  }
+
+  /**
+   * Runs after the signature and standard claims are verified. jsonwebtoken accepts a token without
+   * `exp` (it checks exp only when present), so a token that never expires is refused here. Then the
+   * user must still exist and be ACTIVE (cached for USER_STATUS_CACHE_MS); the role comes from the
+   * database too, so a demotion applies without waiting for old tokens to expire.
+   */
+  async validate(payload: VerifiedPayload): Promise<AuthUser | false> {
+    const { sub, email, role, iat, exp } = payload;
+    if (typeof exp !== 'number' || typeof iat !== 'number') return false;
+    if (typeof sub !== 'string' || !UUID.test(sub) || typeof email !== 'string') return false;
+    if (role !== 'USER' && role !== 'ADMIN') return false;
+    const access = await this.users.getAccessState(sub);
+    if (!access) return false;
+    if (access.status !== 'ACTIVE') throw new AppError('ACCOUNT_INACTIVE', `The account is ${access.status.toLowerCase()}`);
+    return { id: sub, email, role: access.role, iat };
+  }
+}
