@@ -1,35 +1,54 @@
-import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
 import { AppError } from '../common/errors/error-codes';
 import type { AuthUser } from './auth-user';
+import { JwtStrategy } from './jwt.strategy';
 import { IS_PUBLIC } from './public.decorator';
 
 /**
  * Global guard (APP_GUARD): every route needs a valid bearer token unless marked @Public(). Leaves an
  * AuthUser on request.user. Missing or invalid token: 401 UNAUTHENTICATED; inactive account: 403.
+ *
+ * It does what @nestjs/passport's AuthGuard('jwt') does, but through the strategy's own Authenticator
+ * (see JwtStrategy.getPassportInstance) rather than passport's process-wide registry.
  */
 @Injectable()
-export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
-    super();
-  }
+export class JwtAuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly strategy: JwtStrategy,
+  ) {}
 
-  override canActivate(context: ExecutionContext): Promise<boolean> | boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
     if (isPublic) return true;
-    return super.canActivate(context) as Promise<boolean>;
+    const http = context.switchToHttp();
+    const request = http.getRequest<{ user?: AuthUser }>();
+    request.user = await new Promise<AuthUser>((resolve, reject) => {
+      const authenticate = this.strategy.getPassportInstance().authenticate(
+        'jwt',
+        { session: false },
+        (err: unknown, user: AuthUser | false, info: unknown) => {
+          try {
+            resolve(this.toUser(err, user, info));
+          } catch (error) {
+            reject(error);
+          }
+        },
+      ) as (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
+      authenticate(request, http.getResponse(), (err?: unknown) => reject(err ?? new AppError('UNAUTHENTICATED', 'Not authenticated')));
+    });
+    return true;
   }
 
   /**
    * `err` is what validate() threw (ACCOUNT_INACTIVE, or a database failure that the filter maps to
    * 503): passed on as is. `info` is why the token was refused; the body says little on purpose.
    */
-  override handleRequest<TUser = AuthUser>(err: unknown, user: TUser | false, info: unknown): TUser {
+  private toUser(err: unknown, user: AuthUser | false, info: unknown): AuthUser {
     if (err) throw err;
     if (!user) {
-      const name = (info as { name?: string; message?: string } | undefined)?.name;
-      const message = (info as { message?: string } | undefined)?.message;
+      const { name, message } = (info ?? {}) as { name?: string; message?: string };
       const detail =
         message === 'No auth token'
           ? 'Send a bearer token in the Authorization header'

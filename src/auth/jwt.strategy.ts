@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
+import passport from 'passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { AppError } from '../common/errors/error-codes';
 import { AppConfig } from '../config/app-config';
@@ -17,6 +18,9 @@ interface VerifiedPayload extends Partial<AccessTokenClaims> {
   iat?: unknown;
   exp?: unknown;
 }
+
+/** Each strategy instance's own passport Authenticator (see getPassportInstance). */
+const authenticators = new WeakMap<object, passport.Authenticator>();
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -40,6 +44,21 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       audience: config.env.JWT_AUDIENCE,
       ignoreExpiration: false,
     });
+  }
+
+  /**
+   * Registers this strategy with an Authenticator of its own instead of passport's process-wide one
+   * (@nestjs/passport calls this hook from the constructor). With the global one, a second app instance
+   * in the same process (the tests run several) would replace the first one's strategy, and the first
+   * would then check tokens against the second one's database connection and configuration.
+   */
+  getPassportInstance(): passport.Authenticator {
+    let authenticator = authenticators.get(this);
+    if (!authenticator) {
+      authenticator = new passport.Authenticator();
+      authenticators.set(this, authenticator);
+    }
+    return authenticator;
   }
 
   /**

@@ -20,7 +20,7 @@ export class RegisterDto {
   email!: string;
 
   @ApiProperty({
-    example: 'correct horse battery staple',
+    example: 'my long pass phrase',
     format: 'password',
     minLength: PASSWORD_MIN_CHARS,
     description: `At least ${PASSWORD_MIN_CHARS} characters and at most ${PASSWORD_MAX_BYTES} bytes in UTF-8 (never truncated)`,
@@ -40,7 +40,7 @@ export class RegisterDto {
 }
 
 export class LoginDto extends PickType(RegisterDto, ['email'] as const) {
-  @ApiProperty({ example: 'correct horse battery staple', format: 'password' })
+  @ApiProperty({ example: 'my long pass phrase', format: 'password' })
   @IsString()
   @IsNotEmpty()
   // A longer password can never match (none is stored), and bcrypt would silently compare only its
