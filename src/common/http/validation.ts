@@ -21,7 +21,7 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     transformOptions: { enableImplicitConversion: false },
     validationError: { target: false, value: false },
-    stopAtFirstError: false,
+    stopAtFirstError: true,
     exceptionFactory: (errors) => {
       const fieldErrors = flatten(errors).map((e) =>
         e.message.startsWith('property ') && e.message.endsWith(' should not exist')
