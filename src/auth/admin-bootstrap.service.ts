@@ -31,7 +31,9 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     const { ADMIN_EMAIL, ADMIN_PASSWORD } = this.config.env;
     if (!ADMIN_EMAIL || !ADMIN_PASSWORD) return;
     if (Buffer.byteLength(ADMIN_PASSWORD, 'utf8') > PASSWORD_MAX_BYTES) {
-      throw new ConfigError(`Invalid configuration: ADMIN_PASSWORD must be at most ${PASSWORD_MAX_BYTES} bytes in UTF-8`);
+      throw new ConfigError(
+        `Invalid configuration: ADMIN_PASSWORD must be at most ${PASSWORD_MAX_BYTES} bytes in UTF-8`,
+      );
     }
     const email = normaliseEmail(ADMIN_EMAIL);
     const existing = await this.users.findByEmail(email);
@@ -41,7 +43,11 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     }
     const passwordHash = await this.hasher.hash(ADMIN_PASSWORD);
     if (!existing) {
-      const created = await this.users.createAdminIfAbsent({ email, passwordHash, fullName: 'Administrator' });
+      const created = await this.users.createAdminIfAbsent({
+        email,
+        passwordHash,
+        fullName: 'Administrator',
+      });
       if (created) {
         this.logger.log(`Admin ${email} created`);
         return;

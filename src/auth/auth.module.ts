@@ -30,7 +30,11 @@ import { RateLimitGuard, throttlers } from './throttling/rate-limit.guard';
           issuer: config.env.JWT_ISSUER,
           audience: config.env.JWT_AUDIENCE,
         },
-        verifyOptions: { algorithms: ['HS256'], issuer: config.env.JWT_ISSUER, audience: config.env.JWT_AUDIENCE },
+        verifyOptions: {
+          algorithms: ['HS256'],
+          issuer: config.env.JWT_ISSUER,
+          audience: config.env.JWT_AUDIENCE,
+        },
       }),
     }),
     ThrottlerModule.forRootAsync({
@@ -38,7 +42,9 @@ import { RateLimitGuard, throttlers } from './throttling/rate-limit.guard';
       inject: [AppConfig, REDIS, Reflector],
       useFactory: async (config: AppConfig, redis: Redis | null, reflector: Reflector) => {
         if (redis && !(await waitForRedis(redis, 2000))) {
-          new Logger('RateLimit').warn('Redis not reachable at start-up: rate limits count in memory until it is');
+          new Logger('RateLimit').warn(
+            'Redis not reachable at start-up: rate limits count in memory until it is',
+          );
         }
         return {
           throttlers: throttlers(config, reflector),

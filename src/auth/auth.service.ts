@@ -41,7 +41,8 @@ export class AuthService {
       : await this.hasher.verifyAgainstDummy(password);
     if (!credentials || !valid) throw new AppError('INVALID_CREDENTIALS', 'The email or password is wrong');
     const { user } = credentials;
-    if (user.status !== 'ACTIVE') throw new AppError('ACCOUNT_INACTIVE', `The account is ${user.status.toLowerCase()}`);
+    if (user.status !== 'ACTIVE')
+      throw new AppError('ACCOUNT_INACTIVE', `The account is ${user.status.toLowerCase()}`);
     const claims: AccessTokenClaims = { sub: user.id, email: user.email, role: user.role };
     return {
       accessToken: await this.jwt.signAsync(claims),

@@ -20,23 +20,26 @@ export class JwtAuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
+    const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     if (isPublic) return true;
     const http = context.switchToHttp();
     const request = http.getRequest<{ user?: AuthUser }>();
     request.user = await new Promise<AuthUser>((resolve, reject) => {
-      const authenticate = this.strategy.getPassportInstance().authenticate(
-        'jwt',
-        { session: false },
-        (err: unknown, user: AuthUser | false, info: unknown) => {
+      const authenticate = this.strategy
+        .getPassportInstance()
+        .authenticate('jwt', { session: false }, (err: unknown, user: AuthUser | false, info: unknown) => {
           try {
             resolve(this.toUser(err, user, info));
           } catch (error) {
             reject(error);
           }
-        },
-      ) as (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
-      authenticate(request, http.getResponse(), (err?: unknown) => reject(err ?? new AppError('UNAUTHENTICATED', 'Not authenticated')));
+        }) as (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
+      authenticate(request, http.getResponse(), (err?: unknown) =>
+        reject(err ?? new AppError('UNAUTHENTICATED', 'Not authenticated')),
+      );
     });
     return true;
   }

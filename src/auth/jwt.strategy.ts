@@ -74,7 +74,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (role !== 'USER' && role !== 'ADMIN') return false;
     const access = await this.users.getAccessState(sub);
     if (!access) return false;
-    if (access.status !== 'ACTIVE') throw new AppError('ACCOUNT_INACTIVE', `The account is ${access.status.toLowerCase()}`);
+    if (access.status !== 'ACTIVE')
+      throw new AppError('ACCOUNT_INACTIVE', `The account is ${access.status.toLowerCase()}`);
     return { id: sub, email, role: access.role, iat };
   }
 }

@@ -106,7 +106,9 @@ export class PasswordHasher implements OnModuleInit, OnApplicationShutdown {
   private run(task: Task): Promise<string | boolean> {
     if (this.closed) return Promise.reject(new Error('password hasher stopped'));
     if (this.queue.length >= this.maxQueue) {
-      return Promise.reject(new AppError('SERVICE_UNAVAILABLE', 'Too many logins at once; retry shortly', { retryAfter: 1 }));
+      return Promise.reject(
+        new AppError('SERVICE_UNAVAILABLE', 'Too many logins at once; retry shortly', { retryAfter: 1 }),
+      );
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ task, resolve, reject });
@@ -125,7 +127,10 @@ export class PasswordHasher implements OnModuleInit, OnApplicationShutdown {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcryptPath: require.resolve('bcryptjs') } });
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { bcryptPath: require.resolve('bcryptjs') },
+    });
     // The pool must not keep a process alive on its own (a test that forgets to close the app).
     worker.unref();
     const slot: Slot = { worker };

@@ -10,10 +10,14 @@ export class RolesGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES, [context.getHandler(), context.getClass()]);
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     if (!roles || roles.length === 0) return true;
     const user = context.switchToHttp().getRequest<{ user?: AuthUser }>().user;
-    if (!user || !roles.includes(user.role)) throw new AppError('FORBIDDEN', 'This needs the ' + roles.join(' or ') + ' role');
+    if (!user || !roles.includes(user.role))
+      throw new AppError('FORBIDDEN', 'This needs the ' + roles.join(' or ') + ' role');
     return true;
   }
 }

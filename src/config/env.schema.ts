@@ -156,8 +156,7 @@ export class EnvironmentVariables {
   @Transform(toInt) @IsInt() @Min(1) @Max(2592000)
   HOLD_MIN_EXPIRY_SECONDS = 60;
 
-  // Worker threads that run bcrypt, so that logins never stall the event loop. 0 = one per CPU core
-  // less one (at least one).
+  // Worker threads that run bcrypt, so that logins never stall the event loop. 0 = one per CPU core.
   @Transform(toInt) @IsInt() @Min(0) @Max(32)
   PASSWORD_HASH_WORKERS = 0;
 

@@ -73,7 +73,12 @@ export class UsersRepository {
 
   /** Sets the status; false when no such user. */
   async setStatus(id: string, status: UserStatus): Promise<boolean> {
-    const result = await this.users.createQueryBuilder().update().set({ status }).where('id = :id', { id }).execute();
+    const result = await this.users
+      .createQueryBuilder()
+      .update()
+      .set({ status })
+      .where('id = :id', { id })
+      .execute();
     return (result.affected ?? 0) > 0;
   }
 

@@ -30,7 +30,8 @@ export class UsersService {
       return await this.users.create(input);
     } catch (err) {
       // The unique key is the only check: no read-then-insert race between two registrations.
-      if (sqlState(err) === UNIQUE_VIOLATION) throw new AppError('EMAIL_TAKEN', 'This email is already registered');
+      if (sqlState(err) === UNIQUE_VIOLATION)
+        throw new AppError('EMAIL_TAKEN', 'This email is already registered');
       throw err;
     }
   }

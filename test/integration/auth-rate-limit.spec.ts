@@ -36,7 +36,9 @@ function postFrom(port: number, localAddress: string, path: string, body: unknow
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text || '{}') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text || '{}') }),
+        );
       },
     );
     req.on('error', reject);
@@ -80,28 +82,48 @@ describe('rate limiting, in memory', () => {
       expect((await postFrom(port, ip, login, { email: target, password: 'guess guess' })).status).toBe(401);
     }
     // Case and spaces do not make another account.
-    const fourth = await postFrom(port, '127.0.0.5', login, { email: ` ${target.toUpperCase()}`, password: 'guess guess' });
+    const fourth = await postFrom(port, '127.0.0.5', login, {
+      email: ` ${target.toUpperCase()}`,
+      password: 'guess guess',
+    });
     expectRateLimited(fourth, 60);
     // Another account from a fresh address is not affected.
-    expect((await postFrom(port, '127.0.0.6', login, { email: email('other'), password: 'guess guess' })).status).toBe(401);
+    expect(
+      (await postFrom(port, '127.0.0.6', login, { email: email('other'), password: 'guess guess' })).status,
+    ).toBe(401);
   });
 
   it('limits logins per client address, whichever accounts they try', async () => {
     const ip = '127.0.0.10';
     for (let i = 0; i < 3; i++) {
-      expect((await postFrom(port, ip, login, { email: email(`spray${i}`), password: 'guess guess' })).status).toBe(401);
+      expect(
+        (await postFrom(port, ip, login, { email: email(`spray${i}`), password: 'guess guess' })).status,
+      ).toBe(401);
     }
-    expectRateLimited(await postFrom(port, ip, login, { email: email('spray3'), password: 'guess guess' }), 60);
-    expect((await postFrom(port, '127.0.0.11', login, { email: email('spray4'), password: 'guess guess' })).status).toBe(401);
+    expectRateLimited(
+      await postFrom(port, ip, login, { email: email('spray3'), password: 'guess guess' }),
+      60,
+    );
+    expect(
+      (await postFrom(port, '127.0.0.11', login, { email: email('spray4'), password: 'guess guess' })).status,
+    ).toBe(401);
   });
 
   it('limits registrations per client address the same way', async () => {
     const ip = '127.0.0.20';
     for (let i = 0; i < 3; i++) {
-      const res = await postFrom(port, ip, register, { email: email(`reg${i}`), password: 'long enough', fullName: 'R' });
+      const res = await postFrom(port, ip, register, {
+        email: email(`reg${i}`),
+        password: 'long enough',
+        fullName: 'R',
+      });
       expect(res.status).toBe(201);
     }
-    const refused = await postFrom(port, ip, register, { email: email('reg3'), password: 'long enough', fullName: 'R' });
+    const refused = await postFrom(port, ip, register, {
+      email: email('reg3'),
+      password: 'long enough',
+      fullName: 'R',
+    });
     expectRateLimited(refused, 60);
   });
 
@@ -109,7 +131,9 @@ describe('rate limiting, in memory', () => {
     const a = await createUser(t);
     const b = await createUser(t);
     const burst = await Promise.all(
-      Array.from({ length: 30 }, () => request(t.server).get('/api/v1/users/me').auth(a.token, { type: 'bearer' })),
+      Array.from({ length: 30 }, () =>
+        request(t.server).get('/api/v1/users/me').auth(a.token, { type: 'bearer' }),
+      ),
     );
     const limited = burst.filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThan(0);
@@ -121,7 +145,9 @@ describe('rate limiting, in memory', () => {
   });
 
   it('does not limit health and metrics', async () => {
-    const replies = await Promise.all(Array.from({ length: 10 }, () => request(t.server).get('/health/live')));
+    const replies = await Promise.all(
+      Array.from({ length: 10 }, () => request(t.server).get('/health/live')),
+    );
     expect(replies.every((r) => r.status === 200)).toBe(true);
   });
 });
@@ -155,7 +181,8 @@ describe('rate limiting, shared through Redis', () => {
 
   it('two instances count the same account against one limit', async () => {
     const target = email('shared');
-    const attempt = (t: TestApp) => request(t.server).post(login).send({ email: target, password: 'guess guess' });
+    const attempt = (t: TestApp) =>
+      request(t.server).post(login).send({ email: target, password: 'guess guess' });
     // Two attempts on each instance: in memory neither would reach the limit of 4.
     for (const t of [a, b, a, b]) expect((await attempt(t)).status).toBe(401);
     const onA = await attempt(a);

@@ -53,19 +53,37 @@ describe('users and authentication', () => {
     await t.close();
   });
 
-  const register = (body: Record<string, unknown>) => request(t.server).post(`${api}/auth/register`).send(body);
-  const login = (email: string, password: string) => request(t.server).post(`${api}/auth/login`).send({ email, password });
+  const register = (body: Record<string, unknown>) =>
+    request(t.server).post(`${api}/auth/register`).send(body);
+  const login = (email: string, password: string) =>
+    request(t.server).post(`${api}/auth/login`).send({ email, password });
   const me = (token: string) => request(t.server).get(`${api}/users/me`).auth(token, { type: 'bearer' });
   const setStatus = (token: string, id: string, status: unknown) =>
-    request(t.server).patch(`${api}/admin/users/${id}/status`).auth(token, { type: 'bearer' }).send({ status });
-  const uniqueEmail = (tag: string): string => `${tag}-${Math.random().toString(36).slice(2, 10)}@example.com`;
+    request(t.server)
+      .patch(`${api}/admin/users/${id}/status`)
+      .auth(token, { type: 'bearer' })
+      .send({ status });
+  const uniqueEmail = (tag: string): string =>
+    `${tag}-${Math.random().toString(36).slice(2, 10)}@example.com`;
 
   describe('register, login, me', () => {
     it('registers a user, logs in and reads /users/me with exactly the contract fields', async () => {
       const email = uniqueEmail('ada');
-      const reg = await register({ email: `  ${email.toUpperCase()} `, password: pw(PASSWORD), fullName: ' Ada Lovelace ' });
+      const reg = await register({
+        email: `  ${email.toUpperCase()} `,
+        password: pw(PASSWORD),
+        fullName: ' Ada Lovelace ',
+      });
       expect(reg.status).toBe(201);
-      expect(Object.keys(reg.body).sort()).toEqual(['createdAt', 'email', 'fullName', 'id', 'role', 'status', 'updatedAt']);
+      expect(Object.keys(reg.body).sort()).toEqual([
+        'createdAt',
+        'email',
+        'fullName',
+        'id',
+        'role',
+        'status',
+        'updatedAt',
+      ]);
       expect(reg.body).toMatchObject({ email, fullName: 'Ada Lovelace', status: 'ACTIVE', role: 'USER' });
       expect(new Date(reg.body.createdAt).toISOString()).toBe(reg.body.createdAt);
 
@@ -75,9 +93,10 @@ describe('users and authentication', () => {
 
       const mine = await me(res.body.accessToken).expect(200);
       expect(mine.body).toEqual(reg.body);
-      const row = await t.sql.query<{ email: string; password_hash: string }>(`SELECT email, password_hash FROM users WHERE id = $1`, [
-        reg.body.id,
-      ]);
+      const row = await t.sql.query<{ email: string; password_hash: string }>(
+        `SELECT email, password_hash FROM users WHERE id = $1`,
+        [reg.body.id],
+      );
       expect(row.rows[0].email).toBe(email);
       expect(row.rows[0].password_hash).toMatch(/^\$2[ab]\$10\$/);
     });
@@ -88,7 +107,13 @@ describe('users and authentication', () => {
       expect(decoded?.header).toEqual({ alg: 'HS256', typ: 'JWT' });
       const payload = decoded?.payload as Record<string, unknown>;
       expect(Object.keys(payload).sort()).toEqual(['aud', 'email', 'exp', 'iat', 'iss', 'role', 'sub']);
-      expect(payload).toMatchObject({ sub: user.id, email: user.email, role: 'USER', iss: 'hfts', aud: 'hfts-api' });
+      expect(payload).toMatchObject({
+        sub: user.id,
+        email: user.email,
+        role: 'USER',
+        iss: 'hfts',
+        aud: 'hfts-api',
+      });
       expect((payload.exp as number) - (payload.iat as number)).toBe(900);
     });
 
@@ -111,10 +136,19 @@ describe('users and authentication', () => {
       const noName = await register({ email: uniqueEmail('noname'), password: PASSWORD, fullName: '   ' });
       expect(noName.status).toBe(400);
       const email = uniqueEmail('role');
-      const selfPromoted = await register({ email, password: PASSWORD, fullName: 'Mallory', role: 'ADMIN', status: 'ACTIVE' });
+      const selfPromoted = await register({
+        email,
+        password: PASSWORD,
+        fullName: 'Mallory',
+        role: 'ADMIN',
+        status: 'ACTIVE',
+      });
       expect(selfPromoted.status).toBe(400);
       expect(selfPromoted.body.errors).toEqual(
-        expect.arrayContaining([{ field: 'role', message: 'is not an accepted field' }, { field: 'status', message: 'is not an accepted field' }]),
+        expect.arrayContaining([
+          { field: 'role', message: 'is not an accepted field' },
+          { field: 'status', message: 'is not an accepted field' },
+        ]),
       );
       expect((await t.sql.query(`SELECT 1 FROM users WHERE email = $1`, [email])).rowCount).toBe(0);
     });
@@ -122,10 +156,18 @@ describe('users and authentication', () => {
 
   describe('password rules', () => {
     it('refuses a password of 7 characters and accepts one of 8', async () => {
-      const short = await register({ email: uniqueEmail('short'), password: pw('abcdefg'), fullName: 'Short' });
+      const short = await register({
+        email: uniqueEmail('short'),
+        password: pw('abcdefg'),
+        fullName: 'Short',
+      });
       expect(short.status).toBe(400);
-      expect(short.body.errors).toEqual([{ field: 'password', message: 'password must be at least 8 characters long' }]);
-      await register({ email: uniqueEmail('eight'), password: pw('abcdefgh'), fullName: 'Eight' }).expect(201);
+      expect(short.body.errors).toEqual([
+        { field: 'password', message: 'password must be at least 8 characters long' },
+      ]);
+      await register({ email: uniqueEmail('eight'), password: pw('abcdefgh'), fullName: 'Eight' }).expect(
+        201,
+      );
     });
 
     it('counts characters, not UTF-16 units: 7 emoji are too short', async () => {
@@ -141,8 +183,14 @@ describe('users and authentication', () => {
       expect(Buffer.byteLength(p73)).toBe(73);
       const refused = await register({ email: uniqueEmail('p73'), password: p73, fullName: 'Long' });
       expect(refused.status).toBe(400);
-      expect(refused.body.errors).toEqual([{ field: 'password', message: 'password must be at most 72 bytes in UTF-8' }]);
-      const refusedEmoji = await register({ email: uniqueEmail('p76'), password: pw('😀'.repeat(19)), fullName: 'Long' });
+      expect(refused.body.errors).toEqual([
+        { field: 'password', message: 'password must be at most 72 bytes in UTF-8' },
+      ]);
+      const refusedEmoji = await register({
+        email: uniqueEmail('p76'),
+        password: pw('😀'.repeat(19)),
+        fullName: 'Long',
+      });
       expect(refusedEmoji.status).toBe(400);
 
       const email = uniqueEmail('p72');
@@ -178,8 +226,16 @@ describe('users and authentication', () => {
     });
 
     it('refuses a login without a password or with a non-string one', async () => {
-      expect((await request(t.server).post(`${api}/auth/login`).send({ email: 'a@example.com' })).status).toBe(400);
-      expect((await request(t.server).post(`${api}/auth/login`).send({ email: 'a@example.com', password: 12345678 })).status).toBe(400);
+      expect(
+        (await request(t.server).post(`${api}/auth/login`).send({ email: 'a@example.com' })).status,
+      ).toBe(400);
+      expect(
+        (
+          await request(t.server)
+            .post(`${api}/auth/login`)
+            .send({ email: 'a@example.com', password: 12345678 })
+        ).status,
+      ).toBe(400);
     });
   });
 
@@ -232,7 +288,14 @@ describe('users and authentication', () => {
       await expectRefused(jwt.sign(claims(), `${TEST_SECRET}-not`, good));
       const [header, , signature] = jwt.sign(claims(), TEST_SECRET, good).split('.');
       const now = Math.floor(Date.now() / 1000);
-      const forged = b64({ ...claims(), role: 'ADMIN', iat: now, exp: now + 300, iss: 'hfts', aud: 'hfts-api' });
+      const forged = b64({
+        ...claims(),
+        role: 'ADMIN',
+        iat: now,
+        exp: now + 300,
+        iss: 'hfts',
+        aud: 'hfts-api',
+      });
       await expectRefused(`${header}.${forged}.${signature}`);
     });
 
@@ -255,9 +318,15 @@ describe('users and authentication', () => {
 
     it('refuses a missing or malformed Authorization header and a token for a user that does not exist', async () => {
       expect((await request(t.server).get(`${api}/users/me`)).status).toBe(401);
-      expect((await request(t.server).get(`${api}/users/me`).set('Authorization', `Basic ${user.token}`)).status).toBe(401);
-      expect((await request(t.server).get(`${api}/users/me`).set('Authorization', 'Bearer not.a.jwt')).status).toBe(401);
-      await expectRefused(jwt.sign({ ...claims(), sub: '00000000-0000-4000-8000-000000000000' }, TEST_SECRET, good));
+      expect(
+        (await request(t.server).get(`${api}/users/me`).set('Authorization', `Basic ${user.token}`)).status,
+      ).toBe(401);
+      expect(
+        (await request(t.server).get(`${api}/users/me`).set('Authorization', 'Bearer not.a.jwt')).status,
+      ).toBe(401);
+      await expectRefused(
+        jwt.sign({ ...claims(), sub: '00000000-0000-4000-8000-000000000000' }, TEST_SECRET, good),
+      );
       await expectRefused(jwt.sign({ ...claims(), sub: 'not-a-uuid' }, TEST_SECRET, good));
     });
   });
@@ -270,13 +339,24 @@ describe('users and authentication', () => {
       const res = await setStatus(admin.token, user.id, 'SUSPENDED');
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ id: user.id, status: 'SUSPENDED' });
-      expect(Object.keys(res.body).sort()).toEqual(['createdAt', 'email', 'fullName', 'id', 'role', 'status', 'updatedAt']);
+      expect(Object.keys(res.body).sort()).toEqual([
+        'createdAt',
+        'email',
+        'fullName',
+        'id',
+        'role',
+        'status',
+        'updatedAt',
+      ]);
 
       const old = await me(user.token);
       expect(old.status).toBe(403);
       expect(old.body).toMatchObject({ status: 403, code: 'ACCOUNT_INACTIVE' });
       // Any protected route, the money-moving ones included: the guard refuses before the handler runs.
-      const wallet = await request(t.server).post(`${api}/wallets`).auth(user.token, { type: 'bearer' }).send({ currency: 'USD' });
+      const wallet = await request(t.server)
+        .post(`${api}/wallets`)
+        .auth(user.token, { type: 'bearer' })
+        .send({ currency: 'USD' });
       expect(wallet.status).toBe(403);
       expect(wallet.body.code).toBe('ACCOUNT_INACTIVE');
 
@@ -310,9 +390,10 @@ describe('users and authentication', () => {
         .set('Idempotency-Key', randomUUID())
         .send({ amount: '10', currency: 'USD' });
       expect(withdrawal.status).toBe(403);
-      const balances = await t.sql.query<{ id: string; balance: string }>(`SELECT id, balance FROM wallets WHERE id = ANY($1)`, [
-        [sender.wallet.id, receiver.wallet.id],
-      ]);
+      const balances = await t.sql.query<{ id: string; balance: string }>(
+        `SELECT id, balance FROM wallets WHERE id = ANY($1)`,
+        [[sender.wallet.id, receiver.wallet.id]],
+      );
       expect(Object.fromEntries(balances.rows.map((r) => [r.id, r.balance]))).toEqual({
         [sender.wallet.id]: '100.0000',
         [receiver.wallet.id]: '0.0000',
@@ -337,7 +418,8 @@ describe('users and authentication', () => {
       afterAll(async () => {
         await other.close();
       });
-      const otherMe = (token: string) => request(other.server).get(`${api}/users/me`).auth(token, { type: 'bearer' });
+      const otherMe = (token: string) =>
+        request(other.server).get(`${api}/users/me`).auth(token, { type: 'bearer' });
 
       it('refuses the old token of a user suspended through the first instance', async () => {
         const user = await createUser(t);
@@ -352,9 +434,16 @@ describe('users and authentication', () => {
         const demoted = await createUser(t, { role: 'ADMIN' });
         const target = await createUser(t);
         const path = `${api}/admin/users/${target.id}/status`;
-        await request(other.server).patch(path).auth(demoted.token, { type: 'bearer' }).send({ status: 'ACTIVE' }).expect(200);
+        await request(other.server)
+          .patch(path)
+          .auth(demoted.token, { type: 'bearer' })
+          .send({ status: 'ACTIVE' })
+          .expect(200);
         await t.sql.query(`UPDATE users SET role = 'USER' WHERE id = $1`, [demoted.id]);
-        const res = await request(other.server).patch(path).auth(demoted.token, { type: 'bearer' }).send({ status: 'SUSPENDED' });
+        const res = await request(other.server)
+          .patch(path)
+          .auth(demoted.token, { type: 'bearer' })
+          .send({ status: 'SUSPENDED' });
         expect(res.status).toBe(403);
         expect(res.body.code).toBe('FORBIDDEN');
       });
@@ -368,12 +457,16 @@ describe('users and authentication', () => {
       const res = await setStatus(user.token, victim.id, 'SUSPENDED');
       expect(res.status).toBe(403);
       expect(res.body).toMatchObject({ status: 403, code: 'FORBIDDEN' });
-      const row = await t.sql.query<{ status: string }>(`SELECT status FROM users WHERE id = $1`, [victim.id]);
+      const row = await t.sql.query<{ status: string }>(`SELECT status FROM users WHERE id = $1`, [
+        victim.id,
+      ]);
       expect(row.rows[0].status).toBe('ACTIVE');
     });
 
     it('refuses an anonymous caller with 401', async () => {
-      const res = await request(t.server).patch(`${api}/admin/users/${admin.id}/status`).send({ status: 'SUSPENDED' });
+      const res = await request(t.server)
+        .patch(`${api}/admin/users/${admin.id}/status`)
+        .send({ status: 'SUSPENDED' });
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('UNAUTHENTICATED');
     });
@@ -404,7 +497,10 @@ describe('users and authentication', () => {
   describe('documentation', () => {
     it('documents every auth and user endpoint with schemas, error statuses and the bearer scheme', async () => {
       const doc = (await request(t.server).get('/docs-json').expect(200)).body as {
-        paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown>; requestBody?: unknown }>>;
+        paths: Record<
+          string,
+          Record<string, { security?: unknown[]; responses: Record<string, unknown>; requestBody?: unknown }>
+        >;
         components: { schemas: Record<string, unknown> };
       };
       const registerOp = doc.paths['/api/v1/auth/register'].post;
@@ -412,9 +508,13 @@ describe('users and authentication', () => {
       const meOp = doc.paths['/api/v1/users/me'].get;
       const statusOp = doc.paths['/api/v1/admin/users/{id}/status'].patch;
       expect(Object.keys(registerOp.responses)).toEqual(expect.arrayContaining(['201', '400', '409', '429']));
-      expect(Object.keys(loginOp.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '429']));
+      expect(Object.keys(loginOp.responses)).toEqual(
+        expect.arrayContaining(['200', '400', '401', '403', '429']),
+      );
       expect(Object.keys(meOp.responses)).toEqual(expect.arrayContaining(['200', '401', '403']));
-      expect(Object.keys(statusOp.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '404']));
+      expect(Object.keys(statusOp.responses)).toEqual(
+        expect.arrayContaining(['200', '400', '401', '403', '404']),
+      );
       expect(registerOp.requestBody).toBeDefined();
       expect(statusOp.requestBody).toBeDefined();
       expect(registerOp.security).toBeUndefined();

@@ -7,10 +7,15 @@ import { MaxUtf8Bytes, MinChars } from './password.validators';
 
 const trimmedLowerCase = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? normaliseEmail(value) : value;
-const trimmed = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
+const trimmed = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.trim() : value;
 
 export class RegisterDto {
-  @ApiProperty({ example: 'ada@example.com', maxLength: 254, description: 'Compared case-insensitively; stored lower-cased' })
+  @ApiProperty({
+    example: 'ada@example.com',
+    maxLength: 254,
+    description: 'Compared case-insensitively; stored lower-cased',
+  })
   @Transform(trimmedLowerCase)
   @IsString()
   @MaxLength(254)
@@ -50,7 +55,10 @@ export class LoginDto extends PickType(RegisterDto, ['email'] as const) {
 }
 
 export class TokenDto {
-  @ApiProperty({ example: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl', description: 'A JWT (HS256)' })
+  @ApiProperty({
+    example: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl',
+    description: 'A JWT (HS256)',
+  })
   accessToken!: string;
 
   @ApiProperty({ enum: ['Bearer'], example: 'Bearer' })

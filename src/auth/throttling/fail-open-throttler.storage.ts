@@ -34,7 +34,13 @@ export class FailOpenThrottlerStorage implements ThrottlerStorage {
     return Boolean(this.shared) && !this.degraded;
   }
 
-  async increment(key: string, ttl: number, limit: number, blockDuration: number, name: string): Promise<Record> {
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    name: string,
+  ): Promise<Record> {
     if (this.shared && this.redis && Date.now() >= this.redisDownUntil) {
       if (this.redis.status === 'ready') {
         try {
@@ -55,7 +61,9 @@ export class FailOpenThrottlerStorage implements ThrottlerStorage {
   private markDown(reason: string): void {
     this.redisDownUntil = Date.now() + REDIS_RETRY_AFTER_MS;
     if (!this.degraded) {
-      this.logger.warn(`Redis unavailable for rate limiting (${reason}): counting in memory, per instance, until it returns`);
+      this.logger.warn(
+        `Redis unavailable for rate limiting (${reason}): counting in memory, per instance, until it returns`,
+      );
     }
     this.degraded = true;
   }

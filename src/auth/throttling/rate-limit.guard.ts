@@ -35,8 +35,12 @@ export function throttlers(config: AppConfig, reflector: Reflector): ThrottlerOp
   const authLimit = config.env.RATE_LIMIT_AUTH_PER_MINUTE;
   const userLimit = config.env.RATE_LIMIT_USER_PER_SECOND;
   const isAuthRoute = (context: ExecutionContext): boolean =>
-    reflector.getAllAndOverride<boolean | undefined>(AUTH_RATE_LIMITED, [context.getHandler(), context.getClass()]) === true;
-  const request = (context: ExecutionContext): ThrottledRequest => context.switchToHttp().getRequest<ThrottledRequest>();
+    reflector.getAllAndOverride<boolean | undefined>(AUTH_RATE_LIMITED, [
+      context.getHandler(),
+      context.getClass(),
+    ]) === true;
+  const request = (context: ExecutionContext): ThrottledRequest =>
+    context.switchToHttp().getRequest<ThrottledRequest>();
   return [
     {
       name: AUTH_BY_IP,
@@ -95,7 +99,10 @@ export class RateLimitGuard extends ThrottlerGuard {
     return `${this.prefix}${name}:${context.getHandler().name}:${digest}`;
   }
 
-  protected override throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+  protected override throwThrottlingException(
+    _context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
     const retryAfter = Math.max(1, detail.timeToBlockExpire);
     throw new AppError('RATE_LIMITED', `Too many requests; retry in ${retryAfter} s`, { retryAfter });
   }
