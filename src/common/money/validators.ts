@@ -4,8 +4,16 @@ import { Matches, IsString, ValidateBy } from 'class-validator';
 import currencyCodes from 'currency-codes';
 import { MONEY_PATTERN } from './money';
 
-// Codes for things that are not a country's money (XXX "no currency", XTS "testing", metals) are refused.
-const CURRENCIES = new Set(currencyCodes.codes().filter((c) => (currencyCodes.code(c)?.countries.length ?? 0) > 0));
+// Codes for things that are not money a wallet can hold (XXX "no currency", XTS "testing", gold and other
+// metals, bond-market units, IMF drawing rights) are refused: the ISO list marks them with "Zz" pseudo-countries
+// or with supranational bodies.
+const NOT_MONEY = new Set(['XDR', 'XSU', 'XUA']);
+const CURRENCIES = new Set(
+  currencyCodes.codes().filter((c) => {
+    const countries = currencyCodes.code(c)?.countries ?? [];
+    return countries.length > 0 && !countries.some((n) => n.startsWith('Zz')) && !NOT_MONEY.has(c);
+  }),
+);
 
 export function isCurrency(value: unknown): value is string {
   return typeof value === 'string' && CURRENCIES.has(value);
