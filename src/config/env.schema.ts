@@ -131,8 +131,9 @@ export class EnvironmentVariables {
   @Transform(toInt) @IsInt() @Min(1) @Max(50)
   TRANSFER_MAX_ATTEMPTS = 8;
 
+  // Time a movement may spend on optimistic retries before it escalates to locking its wallets.
   @Transform(toInt) @IsInt() @Min(10) @Max(60000)
-  TRANSFER_MAX_RETRY_MS = 3000;
+  TRANSFER_MAX_RETRY_MS = 1000;
 
   @Transform(toInt) @IsInt() @Min(0) @Max(10000)
   TRANSFER_BACKOFF_BASE_MS = 2;

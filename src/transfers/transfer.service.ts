@@ -18,6 +18,7 @@ import {
   type WalletState,
   type WritePlan,
 } from './movements.repository';
+import { KeyedSerializer } from './keyed-serializer';
 import type { TxRecord } from './transaction.record';
 
 /** What a money-moving endpoint answers: a fresh result, or the first response replayed. */
@@ -62,6 +63,10 @@ export class TransferService {
   private readonly logger = new Logger(TransferService.name);
   /** Idempotency keys whose first request is running in this instance (the database is the real guard). */
   private readonly inFlight = new Set<string>();
+  /** Queues movements per wallet inside this instance, so hot wallets do not burn optimistic retries. */
+  private readonly queue = new KeyedSerializer();
+  /** user id -> wallet id. A wallet never changes owner, so entries never go stale; bounded in size. */
+  private readonly walletOfUser = new Map<string, string>();
 
   constructor(
     private readonly movements: MovementsRepository,
@@ -83,7 +88,8 @@ export class TransferService {
         });
       }
     }
-    return this.execute('transfer', caller, idem, { ownerId: caller.id, walletIds: [input.toWalletId] }, (state, now) => {
+    const keys = [this.walletKey(caller.id), `w:${input.toWalletId}`];
+    return this.execute('transfer', caller, idem, keys, { ownerId: caller.id, walletIds: [input.toWalletId] }, (state, now) => {
       const source = state.wallets.find((w) => w.userId === caller.id);
       if (!source) return this.refuse('WALLET_NOT_FOUND', 'You have no wallet yet', false);
       const dest = state.wallets.find((w) => w.id === input.toWalletId);
@@ -130,7 +136,7 @@ export class TransferService {
   }
 
   deposit(admin: AuthUser, idem: IdempotencyContext, walletId: string, input: CashInput): Promise<MovementResult> {
-    return this.execute('deposit', admin, idem, { walletIds: [walletId] }, (state, now) => {
+    return this.execute('deposit', admin, idem, [`w:${walletId}`], { walletIds: [walletId] }, (state, now) => {
       const wallet = state.wallets.find((w) => w.id === walletId);
       if (!wallet) return this.refuse('WALLET_NOT_FOUND', 'The wallet does not exist', false);
       if (wallet.currency !== input.currency) return this.refuse('CURRENCY_MISMATCH', `The wallet holds ${wallet.currency}`);
@@ -146,7 +152,7 @@ export class TransferService {
   }
 
   withdraw(caller: AuthUser, idem: IdempotencyContext, input: CashInput): Promise<MovementResult> {
-    return this.execute('withdrawal', caller, idem, { ownerId: caller.id }, (state, now) => {
+    return this.execute('withdrawal', caller, idem, [this.walletKey(caller.id)], { ownerId: caller.id }, (state, now) => {
       const wallet = state.wallets.find((w) => w.userId === caller.id);
       if (!wallet) return this.refuse('WALLET_NOT_FOUND', 'You have no wallet yet', false);
       if (wallet.currency !== input.currency) return this.refuse('CURRENCY_MISMATCH', `The wallet holds ${wallet.currency}`);
@@ -163,7 +169,7 @@ export class TransferService {
 
   /** Settles a hold: moves `amount` (default all that is held) and releases the rest. */
   capture(caller: AuthUser, idem: IdempotencyContext, transferId: string, amount?: Money): Promise<MovementResult> {
-    return this.execute('capture', caller, idem, { transactionId: transferId }, (state, now) => {
+    return this.execute('capture', caller, idem, [`t:${transferId}`], { transactionId: transferId }, (state, now) => {
       const found = this.pendingHold(caller, state, transferId, now);
       if ('refuse' in found) return found;
       const { tx, source, dest } = found;
@@ -189,7 +195,7 @@ export class TransferService {
   }
 
   void(caller: AuthUser, idem: IdempotencyContext, transferId: string): Promise<MovementResult> {
-    return this.execute('void', caller, idem, { transactionId: transferId }, (state, now) => {
+    return this.execute('void', caller, idem, [`t:${transferId}`], { transactionId: transferId }, (state, now) => {
       const found = this.pendingHold(caller, state, transferId, now);
       if ('refuse' in found) return found;
       return this.release(found.tx, found.source, 'VOIDED', now, (plan, settled) => this.accept(idem, caller, plan, settled, 200));
@@ -200,7 +206,7 @@ export class TransferService {
   async expire(transferId: string): Promise<boolean> {
     const system = { id: '00000000-0000-0000-0000-000000000000', email: 'system', role: 'ADMIN' as const, iat: 0 };
     try {
-      await this.attempts('expiry', async (mode) => {
+      await this.queue.run([`t:${transferId}`], () => this.attempts('expiry', async (mode) => {
         const decide = (state: EngineState, now: Date): Decision => {
           const tx = state.transaction;
           if (!tx || tx.status !== 'PENDING' || !tx.holdExpiresAt || tx.holdExpiresAt > now) {
@@ -213,7 +219,7 @@ export class TransferService {
           }));
         };
         return this.runOnce(mode, { caller: system.id, key: '', transactionId: transferId }, decide);
-      });
+      }));
       this.metrics.holdsExpired.inc();
       return true;
     } catch (err) {
@@ -317,10 +323,25 @@ export class TransferService {
 
   // --- execution: idempotency, attempts, retries ---
 
+  /** The queue key of a user's wallet: its id once known, the user id until then. */
+  private walletKey(userId: string): string {
+    const walletId = this.walletOfUser.get(userId);
+    return walletId ? `w:${walletId}` : `u:${userId}`;
+  }
+
+  private remember(wallets: WalletState[]): void {
+    for (const w of wallets) {
+      if (this.walletOfUser.has(w.userId)) continue;
+      if (this.walletOfUser.size >= 100_000) this.walletOfUser.clear();
+      this.walletOfUser.set(w.userId, w.id);
+    }
+  }
+
   private async execute(
     kind: string,
     caller: AuthUser,
     idem: IdempotencyContext,
+    keys: string[],
     query: Omit<StateQuery, 'caller' | 'key'>,
     decide: (state: EngineState, now: Date) => Decision,
   ): Promise<MovementResult> {
@@ -331,8 +352,9 @@ export class TransferService {
     this.inFlight.add(flightKey);
     try {
       const stateQuery: StateQuery = { ...query, caller: caller.id, key: idem.key };
-      const result = await this.attempts(kind, (mode) =>
+      const result = await this.queue.run(keys, () => this.attempts(kind, (mode) =>
         this.runOnce(mode, stateQuery, (state, now) => {
+          this.remember(state.wallets);
           if (state.idempotency) return { replay: state.idempotency };
           const decision = decide(state, now);
           if ('refuse' in decision && decision.store && decision.refuse.status === 422) {
@@ -348,7 +370,7 @@ export class TransferService {
           }
           return decision;
         }, idem.requestHash),
-      );
+      ));
       this.metrics.movements.inc({ type: kind, status: String(result.status) });
       return result;
     } finally {
@@ -396,7 +418,12 @@ export class TransferService {
     const e = this.config.env;
     const started = Date.now();
     for (let n = 1; ; n++) {
-      const mode: Mode = e.TRANSFER_LOCK_AFTER_ATTEMPTS > 0 && n >= e.TRANSFER_LOCK_AFTER_ATTEMPTS ? 'locked' : 'optimistic';
+      // Optimistic until TRANSFER_LOCK_AFTER_ATTEMPTS or the retry time budget is spent; then the wallets
+      // are locked in id order, where a version can no longer change under the attempt.
+      const escalate =
+        (e.TRANSFER_LOCK_AFTER_ATTEMPTS > 0 && n >= e.TRANSFER_LOCK_AFTER_ATTEMPTS) ||
+        Date.now() - started >= e.TRANSFER_MAX_RETRY_MS;
+      const mode: Mode = escalate ? 'locked' : 'optimistic';
       try {
         const result = await run(mode);
         this.metrics.transferAttempts.inc({ kind: mode, outcome: 'ok' });
@@ -409,13 +436,13 @@ export class TransferService {
         }
         this.metrics.transferAttempts.inc({ kind: mode, outcome: 'conflict' });
         if (reason !== 'duplicate') this.metrics.transferConflicts.inc({ reason });
-        if (n >= e.TRANSFER_MAX_ATTEMPTS || Date.now() - started >= e.TRANSFER_MAX_RETRY_MS) {
+        if (n >= e.TRANSFER_MAX_ATTEMPTS) {
           this.logger.warn(`${kind}: still conflicting after ${n} attempts (${reason})`);
           throw new AppError('CONCURRENCY_CONFLICT', 'The wallets kept changing during the request; retry', { retryAfter: 1 });
         }
         this.metrics.transferRetries.inc();
         // Capped exponential backoff with full jitter; a lost idempotency race retries at once (it replays).
-        if (reason !== 'duplicate') {
+        if (reason !== 'duplicate' && mode === 'optimistic') {
           await sleep(Math.random() * Math.min(e.TRANSFER_BACKOFF_CAP_MS, e.TRANSFER_BACKOFF_BASE_MS * 2 ** (n - 1)));
         }
       }

@@ -296,7 +296,7 @@ describe('wallets, transfers and the ledger (real PostgreSQL, over HTTP)', () =>
       const ids = results.map((r) => r.body.id as string);
       const seen: string[] = [];
       for (let cursor: string | null = null, page = 0; page < 50; page++) {
-        const res = await request(t.server)
+        const res: request.Response = await request(t.server)
           .get(`${API}/wallets/me/transactions`)
           .query({ limit: 100, type: 'TRANSFER', ...(cursor ? { cursor } : {}) })
           .auth(a.user.token, { type: 'bearer' })
