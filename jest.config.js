@@ -3,7 +3,10 @@ const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
   // A few dependencies ship only ES modules, which Node 20 can require() but jest's module system cannot:
   // jest compiles those to CommonJS.
-  '^.+/node_modules/.+\\.m?js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' } }],
+  '^.+/node_modules/.+\\.m?js$': [
+    'ts-jest',
+    { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' } },
+  ],
 };
 const ESM_ONLY = ['content-disposition'];
 const common = {

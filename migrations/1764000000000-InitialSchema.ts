@@ -75,12 +75,16 @@ export class InitialSchema1764000000000 implements MigrationInterface {
         CONSTRAINT transactions_pending_is_hold CHECK (status <> 'PENDING' OR held_amount IS NOT NULL)
       )`);
     // History of one wallet, newest first, by keyset on seq: one index per side of a movement.
-    await q.query(`CREATE INDEX transactions_source_history ON transactions (source_wallet_id, seq DESC) WHERE source_wallet_id IS NOT NULL`);
+    await q.query(
+      `CREATE INDEX transactions_source_history ON transactions (source_wallet_id, seq DESC) WHERE source_wallet_id IS NOT NULL`,
+    );
     await q.query(
       `CREATE INDEX transactions_destination_history ON transactions (destination_wallet_id, seq DESC) WHERE destination_wallet_id IS NOT NULL`,
     );
     // The expiry job's scan of open holds.
-    await q.query(`CREATE INDEX transactions_open_holds ON transactions (hold_expires_at) WHERE status = 'PENDING'`);
+    await q.query(
+      `CREATE INDEX transactions_open_holds ON transactions (hold_expires_at) WHERE status = 'PENDING'`,
+    );
 
     await q.query(`
       CREATE TABLE ledger_entries (

@@ -27,7 +27,10 @@ async function main(): Promise<void> {
   let embedded: EmbeddedDatabase | undefined;
   if (config.database.embedded) {
     logger.log(`POSTGRES_HOST is not set: starting an embedded PostgreSQL in ${config.env.EMBEDDED_PG_DIR}`);
-    embedded = await startEmbeddedDatabase({ dataDir: config.env.EMBEDDED_PG_DIR, database: config.env.POSTGRES_DB });
+    embedded = await startEmbeddedDatabase({
+      dataDir: config.env.EMBEDDED_PG_DIR,
+      database: config.env.POSTGRES_DB,
+    });
     config = config.withDatabase(embedded.target, true);
   }
   const db = config.database;

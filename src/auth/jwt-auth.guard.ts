@@ -34,11 +34,11 @@ export class JwtAuthGuard implements CanActivate {
           try {
             resolve(this.toUser(err, user, info));
           } catch (error) {
-            reject(error);
+            reject(error instanceof Error ? error : new AppError('UNAUTHENTICATED', 'Not authenticated'));
           }
         }) as (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
       authenticate(request, http.getResponse(), (err?: unknown) =>
-        reject(err ?? new AppError('UNAUTHENTICATED', 'Not authenticated')),
+        reject(err instanceof Error ? err : new AppError('UNAUTHENTICATED', 'Not authenticated')),
       );
     });
     return true;
@@ -49,7 +49,7 @@ export class JwtAuthGuard implements CanActivate {
    * 503): passed on as is. `info` is why the token was refused; the body says little on purpose.
    */
   private toUser(err: unknown, user: AuthUser | false, info: unknown): AuthUser {
-    if (err) throw err;
+    if (err) throw err instanceof Error ? err : new AppError('UNAUTHENTICATED', 'Not authenticated');
     if (!user) {
       const { name, message } = (info ?? {}) as { name?: string; message?: string };
       const detail =

@@ -12,7 +12,10 @@ import { setupDocs } from './swagger';
  * Builds the application exactly as production runs it (used by main.ts and by the tests): Fastify,
  * security headers, request ids, problem-details errors, metrics, docs.
  */
-export async function createApp(config: AppConfig, options: { bufferLogs?: boolean } = {}): Promise<NestFastifyApplication> {
+export async function createApp(
+  config: AppConfig,
+  options: { bufferLogs?: boolean } = {},
+): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.env.BODY_LIMIT_BYTES,
     requestIdHeader: false,
@@ -60,9 +63,14 @@ export async function createApp(config: AppConfig, options: { bufferLogs?: boole
       },
     },
   });
-  const origins = config.env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  const origins = config.env.CORS_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   if (origins.length > 0) {
-    app.enableCors({ origin: origins, exposedHeaders: ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed'] });
+    app.enableCors({
+      origin: origins,
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed'],
+    });
   }
   setupDocs(app);
   return app;

@@ -28,7 +28,9 @@ async function freePort(): Promise<number> {
     server.on('error', fail);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? done(address.port) : fail(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? done(address.port) : fail(new Error('no port')),
+      );
     });
   });
 }
@@ -89,10 +91,14 @@ export async function startEmbeddedDatabase(options: {
     persistent: options.persistent ?? true,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=300',
-      '-c', 'fsync=on',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'fsync=on',
     ],
     onLog: (m: string) => log(m.trim()),
     onError: (m: unknown) => log(String(m)),
@@ -106,7 +112,13 @@ export async function startEmbeddedDatabase(options: {
   const killOnExit = (): void => void pg.process?.kill('SIGINT');
   process.once('exit', killOnExit);
 
-  const target: DatabaseTarget = { host: '127.0.0.1', port, user: USER, password: PASSWORD, database: options.database };
+  const target: DatabaseTarget = {
+    host: '127.0.0.1',
+    port,
+    user: USER,
+    password: PASSWORD,
+    database: options.database,
+  };
   const admin = new Client({ ...target, database: 'postgres' });
   await admin.connect();
   try {

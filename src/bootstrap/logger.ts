@@ -22,12 +22,20 @@ export function loggerOptions(config: AppConfig): Params {
       level: config.env.DEBUG ? 'debug' : config.env.LOG_LEVEL,
       genReqId: (req) => (req as IncomingMessage & { id?: string }).id ?? requestId(req),
       transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.accessToken'], remove: true },
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.accessToken'],
+        remove: true,
+      },
       serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url.split('?')[0],
+        }),
         res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
       },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'info'),
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'info',
       autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/metrics' },
     },
     forRoutes: ['*path'],

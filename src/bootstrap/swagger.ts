@@ -32,6 +32,9 @@ export function setupDocs(app: NestFastifyApplication): void {
     void reply.type('text/html; charset=utf-8').send(REDOC_HTML);
   });
   fastify.get('/redoc/redoc.standalone.js', (_req, reply) => {
-    void reply.type('application/javascript; charset=utf-8').header('Cache-Control', 'public, max-age=86400').send(redocScript);
+    void reply
+      .type('application/javascript; charset=utf-8')
+      .header('Cache-Control', 'public, max-age=86400')
+      .send(redocScript);
   });
 }

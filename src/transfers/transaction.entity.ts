@@ -19,11 +19,19 @@ export class Transaction {
 
   @Column({ name: 'source_wallet_id', type: 'uuid', nullable: true }) sourceWalletId!: string | null;
 
-  @Column({ name: 'destination_wallet_id', type: 'uuid', nullable: true }) destinationWalletId!: string | null;
+  @Column({ name: 'destination_wallet_id', type: 'uuid', nullable: true }) destinationWalletId!:
+    string | null;
 
   @Column({ type: 'numeric', precision: 18, scale: 4, transformer: moneyTransformer }) amount!: Money;
 
-  @Column({ name: 'held_amount', type: 'numeric', precision: 18, scale: 4, nullable: true, transformer: moneyTransformer })
+  @Column({
+    name: 'held_amount',
+    type: 'numeric',
+    precision: 18,
+    scale: 4,
+    nullable: true,
+    transformer: moneyTransformer,
+  })
   heldAmount!: Money | null;
 
   @Column({ type: 'char', length: 3 }) currency!: string;
@@ -32,7 +40,8 @@ export class Transaction {
 
   @Column({ type: 'varchar', length: 255, nullable: true }) reference!: string | null;
 
-  @Column({ name: 'failure_reason', type: 'varchar', length: 64, nullable: true }) failureReason!: string | null;
+  @Column({ name: 'failure_reason', type: 'varchar', length: 64, nullable: true }) failureReason!:
+    string | null;
 
   @Column({ name: 'initiated_by', type: 'uuid', nullable: true }) initiatedBy!: string | null;
 

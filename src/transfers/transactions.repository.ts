@@ -17,6 +17,14 @@ export interface HistoryFilter {
 
 export type HistoryRow = TxRow & { seq: string; direction: 'DEBIT' | 'CREDIT'; balance_after: string | null };
 
+export interface WalletMismatchRow {
+  wallet_id: string;
+  balance: string;
+  ledger: string;
+  held: string;
+  open_holds: string;
+}
+
 export interface CurrencyTotals {
   currency: string;
   total_balances: string;
@@ -30,15 +38,19 @@ export interface CurrencyTotals {
 export class TransactionsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async getById(id: string): Promise<(TxRow & { source_user_id: string | null; destination_user_id: string | null }) | null> {
-    const rows = (await this.dataSource.query(
+  async getById(
+    id: string,
+  ): Promise<(TxRow & { source_user_id: string | null; destination_user_id: string | null }) | null> {
+    const rows = await this.dataSource.query<
+      Array<TxRow & { source_user_id: string | null; destination_user_id: string | null }>
+    >(
       `SELECT ${TX_COLUMNS}, sw.user_id AS source_user_id, dw.user_id AS destination_user_id
          FROM transactions t
          LEFT JOIN wallets sw ON sw.id = t.source_wallet_id
          LEFT JOIN wallets dw ON dw.id = t.destination_wallet_id
         WHERE t.id = $1`,
       [id],
-    )) as Array<TxRow & { source_user_id: string | null; destination_user_id: string | null }>;
+    );
     return rows[0] ?? null;
   }
 
@@ -66,18 +78,18 @@ export class TransactionsRepository {
       ...(f.direction !== 'CREDIT' ? [branch('source_wallet_id', 'DEBIT')] : []),
       ...(f.direction !== 'DEBIT' ? [branch('destination_wallet_id', 'CREDIT')] : []),
     ];
-    return (await this.dataSource.query(
+    return await this.dataSource.query<HistoryRow[]>(
       `SELECT h.*, le.balance_after::text AS balance_after
          FROM (${branches.join(' UNION ALL ')}) h
          LEFT JOIN ledger_entries le ON le.transaction_id = h.id AND le.wallet_id = $1
         ORDER BY h.seq DESC LIMIT $2`,
       params,
-    )) as HistoryRow[];
+    );
   }
 
   /** Per currency: sum of balances and holds against completed deposits and withdrawals. */
   async currencyTotals(): Promise<CurrencyTotals[]> {
-    return (await this.dataSource.query(
+    return await this.dataSource.query<CurrencyTotals[]>(
       `SELECT c.currency,
               COALESCE((SELECT sum(balance) FROM wallets w WHERE w.currency = c.currency), 0)::text AS total_balances,
               COALESCE((SELECT sum(held) FROM wallets w WHERE w.currency = c.currency), 0)::text AS total_held,
@@ -86,12 +98,12 @@ export class TransactionsRepository {
               COALESCE((SELECT sum(amount) FROM transactions t WHERE t.currency = c.currency
                           AND t.type = 'WITHDRAWAL' AND t.status = 'COMPLETED'), 0)::text AS total_withdrawals
          FROM (SELECT DISTINCT currency FROM wallets) c ORDER BY c.currency`,
-    )) as CurrencyTotals[];
+    );
   }
 
   /** Wallets whose balance differs from the sum of their ledger, or whose held differs from their open holds. */
-  async walletMismatches(): Promise<Array<{ wallet_id: string; balance: string; ledger: string; held: string; open_holds: string }>> {
-    return (await this.dataSource.query(
+  async walletMismatches(): Promise<WalletMismatchRow[]> {
+    return await this.dataSource.query<WalletMismatchRow[]>(
       `SELECT w.id AS wallet_id, w.balance::text AS balance, COALESCE(l.total, 0)::text AS ledger,
               w.held::text AS held, COALESCE(h.total, 0)::text AS open_holds
          FROM wallets w
@@ -100,15 +112,15 @@ export class TransactionsRepository {
                      WHERE status = 'PENDING' GROUP BY source_wallet_id) h ON h.source_wallet_id = w.id
         WHERE w.balance <> COALESCE(l.total, 0) OR w.held <> COALESCE(h.total, 0) OR w.held > w.balance
         ORDER BY w.id LIMIT 1000`,
-    )) as Array<{ wallet_id: string; balance: string; ledger: string; held: string; open_holds: string }>;
+    );
   }
 
   /** Ids of PENDING holds past their expiry, oldest first. */
   async expiredHolds(now: Date, limit: number): Promise<string[]> {
-    const rows = (await this.dataSource.query(
+    const rows = await this.dataSource.query<Array<{ id: string }>>(
       `SELECT id FROM transactions WHERE status = 'PENDING' AND hold_expires_at <= $1 ORDER BY hold_expires_at LIMIT $2`,
       [now, limit],
-    )) as Array<{ id: string }>;
+    );
     return rows.map((r) => r.id);
   }
 }

@@ -16,7 +16,9 @@ function encodeCursor(seq: string): string {
 }
 
 function decodeCursor(cursor: string): string {
-  const match = /^[A-Za-z0-9_-]+$/.test(cursor) ? CURSOR.exec(Buffer.from(cursor, 'base64url').toString()) : null;
+  const match = /^[A-Za-z0-9_-]+$/.test(cursor)
+    ? CURSOR.exec(Buffer.from(cursor, 'base64url').toString())
+    : null;
   if (!match) {
     throw new AppError('VALIDATION_FAILED', 'cursor is not a cursor this service issued', {
       errors: [{ field: 'cursor', message: 'is not valid' }],
@@ -60,21 +62,29 @@ export class TransactionsService {
     const items: StatementItemDto[] = page.map((r) => ({
       ...TransactionDto.from(txFromRow(r)),
       direction: r.direction,
-      balanceAfter: r.status === 'COMPLETED' && r.balance_after !== null ? Money.fromDb(r.balance_after).toFixed4() : null,
+      balanceAfter:
+        r.status === 'COMPLETED' && r.balance_after !== null
+          ? Money.fromDb(r.balance_after).toFixed4()
+          : null,
     }));
     const last = page[page.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
   }
 
   async reconciliation(): Promise<ReconciliationDto> {
-    const [totals, mismatches] = await Promise.all([this.transactions.currencyTotals(), this.transactions.walletMismatches()]);
+    const [totals, mismatches] = await Promise.all([
+      this.transactions.currencyTotals(),
+      this.transactions.walletMismatches(),
+    ]);
     const currencies = totals.map((t) => ({
       currency: t.currency,
       totalBalances: Money.fromDb(t.total_balances).toFixed4(),
       totalHeld: Money.fromDb(t.total_held).toFixed4(),
       totalDeposits: Money.fromDb(t.total_deposits).toFixed4(),
       totalWithdrawals: Money.fromDb(t.total_withdrawals).toFixed4(),
-      ok: Money.fromDb(t.total_balances).eq(Money.fromDb(t.total_deposits).minus(Money.fromDb(t.total_withdrawals))),
+      ok: Money.fromDb(t.total_balances).eq(
+        Money.fromDb(t.total_deposits).minus(Money.fromDb(t.total_withdrawals)),
+      ),
     }));
     const walletMismatches = mismatches.map((m) => ({
       walletId: m.wallet_id,

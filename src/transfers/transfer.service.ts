@@ -46,7 +46,8 @@ export interface CashInput {
 type Mode = 'optimistic' | 'locked';
 
 /** Decides what one attempt does, from a fresh read of the state. */
-type Decision = { plan: WritePlan; result: MovementResult } | { refuse: AppError; record?: TxRecord; store: boolean };
+type Decision =
+  { plan: WritePlan; result: MovementResult } | { refuse: AppError; record?: TxRecord; store: boolean };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -89,137 +90,223 @@ export class TransferService {
       }
     }
     const keys = [this.walletKey(caller.id), `w:${input.toWalletId}`];
-    return this.execute('transfer', caller, idem, keys, { ownerId: caller.id, walletIds: [input.toWalletId] }, (state, now) => {
-      const source = state.wallets.find((w) => w.userId === caller.id);
-      if (!source) return this.refuse('WALLET_NOT_FOUND', 'You have no wallet yet', false);
-      const dest = state.wallets.find((w) => w.id === input.toWalletId);
-      if (!dest) return this.refuse('WALLET_NOT_FOUND', 'The destination wallet does not exist', false);
-      if (dest.id === source.id) return this.refuse('SAME_WALLET', 'You cannot transfer to your own wallet');
-      const mismatch = [source, dest].find((w) => w.currency !== input.currency);
-      if (mismatch) {
-        return this.refuse('CURRENCY_MISMATCH', `The ${mismatch === source ? 'source' : 'destination'} wallet holds ${mismatch.currency}`);
-      }
-      const hold = input.hold === true;
-      const tx: TxRecord = {
-        id: randomUUID(),
-        type: 'TRANSFER',
-        status: hold ? 'PENDING' : 'COMPLETED',
-        sourceWalletId: source.id,
-        destinationWalletId: dest.id,
-        amount: input.amount,
-        heldAmount: hold ? input.amount : null,
-        currency: input.currency,
-        description: input.description ?? null,
-        reference: null,
-        failureReason: null,
-        initiatedBy: caller.id,
-        holdExpiresAt: hold ? new Date(now.getTime() + (input.holdExpiresInSeconds ?? 604800) * 1000) : null,
-        createdAt: now,
-        completedAt: hold ? null : now,
-      };
-      const inactive = this.inactiveParty([source, dest]);
-      if (inactive) return this.refuseRecorded('ACCOUNT_INACTIVE_PARTY', inactive, tx, now);
-      if (available(source).lt(input.amount)) {
-        return this.refuseRecorded('INSUFFICIENT_FUNDS', 'The wallet does not have enough available funds', tx, now);
-      }
-      if (!dest.balance.plus(input.amount).fitsBalance()) {
-        return this.refuse('BALANCE_LIMIT_EXCEEDED', 'The destination balance would pass 14 integer digits');
-      }
-      const wallets: WalletChange[] = hold
-        ? [{ id: source.id, version: source.version, balance: Money.ZERO, held: input.amount, requireActive: true }]
-        : [
-            { ...debit(source, input.amount), requireActive: true },
-            { ...credit(dest, input.amount), requireActive: true },
-          ];
-      return this.accept(idem, caller, { wallets, insert: tx, now }, tx, 201);
-    });
+    return this.execute(
+      'transfer',
+      caller,
+      idem,
+      keys,
+      { ownerId: caller.id, walletIds: [input.toWalletId] },
+      (state, now) => {
+        const source = state.wallets.find((w) => w.userId === caller.id);
+        if (!source) return this.refuse('WALLET_NOT_FOUND', 'You have no wallet yet', false);
+        const dest = state.wallets.find((w) => w.id === input.toWalletId);
+        if (!dest) return this.refuse('WALLET_NOT_FOUND', 'The destination wallet does not exist', false);
+        if (dest.id === source.id)
+          return this.refuse('SAME_WALLET', 'You cannot transfer to your own wallet');
+        const mismatch = [source, dest].find((w) => w.currency !== input.currency);
+        if (mismatch) {
+          return this.refuse(
+            'CURRENCY_MISMATCH',
+            `The ${mismatch === source ? 'source' : 'destination'} wallet holds ${mismatch.currency}`,
+          );
+        }
+        const hold = input.hold === true;
+        const tx: TxRecord = {
+          id: randomUUID(),
+          type: 'TRANSFER',
+          status: hold ? 'PENDING' : 'COMPLETED',
+          sourceWalletId: source.id,
+          destinationWalletId: dest.id,
+          amount: input.amount,
+          heldAmount: hold ? input.amount : null,
+          currency: input.currency,
+          description: input.description ?? null,
+          reference: null,
+          failureReason: null,
+          initiatedBy: caller.id,
+          holdExpiresAt: hold
+            ? new Date(now.getTime() + (input.holdExpiresInSeconds ?? 604800) * 1000)
+            : null,
+          createdAt: now,
+          completedAt: hold ? null : now,
+        };
+        const inactive = this.inactiveParty([source, dest]);
+        if (inactive) return this.refuseRecorded('ACCOUNT_INACTIVE_PARTY', inactive, tx, now);
+        if (available(source).lt(input.amount)) {
+          return this.refuseRecorded(
+            'INSUFFICIENT_FUNDS',
+            'The wallet does not have enough available funds',
+            tx,
+            now,
+          );
+        }
+        if (!dest.balance.plus(input.amount).fitsBalance()) {
+          return this.refuse(
+            'BALANCE_LIMIT_EXCEEDED',
+            'The destination balance would pass 14 integer digits',
+          );
+        }
+        const wallets: WalletChange[] = hold
+          ? [
+              {
+                id: source.id,
+                version: source.version,
+                balance: Money.ZERO,
+                held: input.amount,
+                requireActive: true,
+              },
+            ]
+          : [
+              { ...debit(source, input.amount), requireActive: true },
+              { ...credit(dest, input.amount), requireActive: true },
+            ];
+        return this.accept(idem, caller, { wallets, insert: tx, now }, tx, 201);
+      },
+    );
   }
 
-  deposit(admin: AuthUser, idem: IdempotencyContext, walletId: string, input: CashInput): Promise<MovementResult> {
-    return this.execute('deposit', admin, idem, [`w:${walletId}`], { walletIds: [walletId] }, (state, now) => {
-      const wallet = state.wallets.find((w) => w.id === walletId);
-      if (!wallet) return this.refuse('WALLET_NOT_FOUND', 'The wallet does not exist', false);
-      if (wallet.currency !== input.currency) return this.refuse('CURRENCY_MISMATCH', `The wallet holds ${wallet.currency}`);
-      const tx = this.cashRecord('DEPOSIT', admin, null, wallet.id, input, now);
-      const inactive = this.inactiveParty([wallet]);
-      if (inactive) return this.refuseRecorded('ACCOUNT_INACTIVE_PARTY', inactive, tx, now);
-      if (!wallet.balance.plus(input.amount).fitsBalance()) {
-        return this.refuse('BALANCE_LIMIT_EXCEEDED', 'The balance would pass 14 integer digits');
-      }
-      const plan = { wallets: [{ ...credit(wallet, input.amount), requireActive: true }], insert: tx, now };
-      return this.accept(idem, admin, plan, tx, 201);
-    });
+  deposit(
+    admin: AuthUser,
+    idem: IdempotencyContext,
+    walletId: string,
+    input: CashInput,
+  ): Promise<MovementResult> {
+    return this.execute(
+      'deposit',
+      admin,
+      idem,
+      [`w:${walletId}`],
+      { walletIds: [walletId] },
+      (state, now) => {
+        const wallet = state.wallets.find((w) => w.id === walletId);
+        if (!wallet) return this.refuse('WALLET_NOT_FOUND', 'The wallet does not exist', false);
+        if (wallet.currency !== input.currency)
+          return this.refuse('CURRENCY_MISMATCH', `The wallet holds ${wallet.currency}`);
+        const tx = this.cashRecord('DEPOSIT', admin, null, wallet.id, input, now);
+        const inactive = this.inactiveParty([wallet]);
+        if (inactive) return this.refuseRecorded('ACCOUNT_INACTIVE_PARTY', inactive, tx, now);
+        if (!wallet.balance.plus(input.amount).fitsBalance()) {
+          return this.refuse('BALANCE_LIMIT_EXCEEDED', 'The balance would pass 14 integer digits');
+        }
+        const plan = { wallets: [{ ...credit(wallet, input.amount), requireActive: true }], insert: tx, now };
+        return this.accept(idem, admin, plan, tx, 201);
+      },
+    );
   }
 
   withdraw(caller: AuthUser, idem: IdempotencyContext, input: CashInput): Promise<MovementResult> {
-    return this.execute('withdrawal', caller, idem, [this.walletKey(caller.id)], { ownerId: caller.id }, (state, now) => {
-      const wallet = state.wallets.find((w) => w.userId === caller.id);
-      if (!wallet) return this.refuse('WALLET_NOT_FOUND', 'You have no wallet yet', false);
-      if (wallet.currency !== input.currency) return this.refuse('CURRENCY_MISMATCH', `The wallet holds ${wallet.currency}`);
-      const tx = this.cashRecord('WITHDRAWAL', caller, wallet.id, null, input, now);
-      const inactive = this.inactiveParty([wallet]);
-      if (inactive) return this.refuseRecorded('ACCOUNT_INACTIVE_PARTY', inactive, tx, now);
-      if (available(wallet).lt(input.amount)) {
-        return this.refuseRecorded('INSUFFICIENT_FUNDS', 'The wallet does not have enough available funds', tx, now);
-      }
-      const plan = { wallets: [{ ...debit(wallet, input.amount), requireActive: true }], insert: tx, now };
-      return this.accept(idem, caller, plan, tx, 201);
-    });
+    return this.execute(
+      'withdrawal',
+      caller,
+      idem,
+      [this.walletKey(caller.id)],
+      { ownerId: caller.id },
+      (state, now) => {
+        const wallet = state.wallets.find((w) => w.userId === caller.id);
+        if (!wallet) return this.refuse('WALLET_NOT_FOUND', 'You have no wallet yet', false);
+        if (wallet.currency !== input.currency)
+          return this.refuse('CURRENCY_MISMATCH', `The wallet holds ${wallet.currency}`);
+        const tx = this.cashRecord('WITHDRAWAL', caller, wallet.id, null, input, now);
+        const inactive = this.inactiveParty([wallet]);
+        if (inactive) return this.refuseRecorded('ACCOUNT_INACTIVE_PARTY', inactive, tx, now);
+        if (available(wallet).lt(input.amount)) {
+          return this.refuseRecorded(
+            'INSUFFICIENT_FUNDS',
+            'The wallet does not have enough available funds',
+            tx,
+            now,
+          );
+        }
+        const plan = { wallets: [{ ...debit(wallet, input.amount), requireActive: true }], insert: tx, now };
+        return this.accept(idem, caller, plan, tx, 201);
+      },
+    );
   }
 
   /** Settles a hold: moves `amount` (default all that is held) and releases the rest. */
-  capture(caller: AuthUser, idem: IdempotencyContext, transferId: string, amount?: Money): Promise<MovementResult> {
-    return this.execute('capture', caller, idem, [`t:${transferId}`], { transactionId: transferId }, (state, now) => {
-      const found = this.pendingHold(caller, state, transferId, now);
-      if ('refuse' in found) return found;
-      const { tx, source, dest } = found;
-      const held = tx.heldAmount as Money;
-      const captured = amount ?? held;
-      if (captured.gt(held)) return this.refuse('AMOUNT_EXCEEDS_HOLD', `Only ${held.toFixed4()} is held`);
-      const inactive = this.inactiveParty([dest]);
-      if (inactive) return this.refuse('ACCOUNT_INACTIVE_PARTY', inactive);
-      if (!dest.balance.plus(captured).fitsBalance()) {
-        return this.refuse('BALANCE_LIMIT_EXCEEDED', 'The destination balance would pass 14 integer digits');
-      }
-      const settled: TxRecord = { ...tx, status: 'COMPLETED', amount: captured, completedAt: now };
-      const plan: WritePlan = {
-        wallets: [
-          { ...debit(source, captured), held: held.neg(), requireActive: false },
-          { ...credit(dest, captured), requireActive: true },
-        ],
-        settle: { id: tx.id, status: 'COMPLETED', amount: captured, failureReason: null, at: now },
-        now,
-      };
-      return this.accept(idem, caller, plan, settled, 200);
-    });
+  capture(
+    caller: AuthUser,
+    idem: IdempotencyContext,
+    transferId: string,
+    amount?: Money,
+  ): Promise<MovementResult> {
+    return this.execute(
+      'capture',
+      caller,
+      idem,
+      [`t:${transferId}`],
+      { transactionId: transferId },
+      (state, now) => {
+        const found = this.pendingHold(caller, state, transferId, now);
+        if ('refuse' in found) return found;
+        const { tx, source, dest } = found;
+        const held = tx.heldAmount as Money;
+        const captured = amount ?? held;
+        if (captured.gt(held)) return this.refuse('AMOUNT_EXCEEDS_HOLD', `Only ${held.toFixed4()} is held`);
+        const inactive = this.inactiveParty([dest]);
+        if (inactive) return this.refuse('ACCOUNT_INACTIVE_PARTY', inactive);
+        if (!dest.balance.plus(captured).fitsBalance()) {
+          return this.refuse(
+            'BALANCE_LIMIT_EXCEEDED',
+            'The destination balance would pass 14 integer digits',
+          );
+        }
+        const settled: TxRecord = { ...tx, status: 'COMPLETED', amount: captured, completedAt: now };
+        const plan: WritePlan = {
+          wallets: [
+            { ...debit(source, captured), held: held.neg(), requireActive: false },
+            { ...credit(dest, captured), requireActive: true },
+          ],
+          settle: { id: tx.id, status: 'COMPLETED', amount: captured, failureReason: null, at: now },
+          now,
+        };
+        return this.accept(idem, caller, plan, settled, 200);
+      },
+    );
   }
 
   void(caller: AuthUser, idem: IdempotencyContext, transferId: string): Promise<MovementResult> {
-    return this.execute('void', caller, idem, [`t:${transferId}`], { transactionId: transferId }, (state, now) => {
-      const found = this.pendingHold(caller, state, transferId, now);
-      if ('refuse' in found) return found;
-      return this.release(found.tx, found.source, 'VOIDED', now, (plan, settled) => this.accept(idem, caller, plan, settled, 200));
-    });
+    return this.execute(
+      'void',
+      caller,
+      idem,
+      [`t:${transferId}`],
+      { transactionId: transferId },
+      (state, now) => {
+        const found = this.pendingHold(caller, state, transferId, now);
+        if ('refuse' in found) return found;
+        return this.release(found.tx, found.source, 'VOIDED', now, (plan, settled) =>
+          this.accept(idem, caller, plan, settled, 200),
+        );
+      },
+    );
   }
 
   /** Voids one expired hold (the expiry job). Returns false when another instance or a capture won. */
   async expire(transferId: string): Promise<boolean> {
-    const system = { id: '00000000-0000-0000-0000-000000000000', email: 'system', role: 'ADMIN' as const, iat: 0 };
+    const system = {
+      id: '00000000-0000-0000-0000-000000000000',
+      email: 'system',
+      role: 'ADMIN' as const,
+      iat: 0,
+    };
     try {
-      await this.queue.run([`t:${transferId}`], () => this.attempts('expiry', async (mode) => {
-        const decide = (state: EngineState, now: Date): Decision => {
-          const tx = state.transaction;
-          if (!tx || tx.status !== 'PENDING' || !tx.holdExpiresAt || tx.holdExpiresAt > now) {
-            return this.refuse('TRANSFER_NOT_PENDING', 'Nothing to expire', false);
-          }
-          const source = state.wallets.find((w) => w.id === tx.sourceWalletId) as WalletState;
-          return this.release(tx, source, 'EXPIRED', now, (plan, settled) => ({
-            plan,
-            result: { status: 200, body: TransactionDto.from(settled), replayed: false },
-          }));
-        };
-        return this.runOnce(mode, { caller: system.id, key: '', transactionId: transferId }, decide);
-      }));
+      await this.queue.run([`t:${transferId}`], () =>
+        this.attempts('expiry', async (mode) => {
+          const decide = (state: EngineState, now: Date): Decision => {
+            const tx = state.transaction;
+            if (!tx || tx.status !== 'PENDING' || !tx.holdExpiresAt || tx.holdExpiresAt > now) {
+              return this.refuse('TRANSFER_NOT_PENDING', 'Nothing to expire', false);
+            }
+            const source = state.wallets.find((w) => w.id === tx.sourceWalletId) as WalletState;
+            return this.release(tx, source, 'EXPIRED', now, (plan, settled) => ({
+              plan,
+              result: { status: 200, body: TransactionDto.from(settled), replayed: false },
+            }));
+          };
+          return this.runOnce(mode, { caller: system.id, key: '', transactionId: transferId }, decide);
+        }),
+      );
       this.metrics.holdsExpired.inc();
       return true;
     } catch (err) {
@@ -240,7 +327,13 @@ export class TransferService {
     const source = state.wallets.find((w) => w.id === tx?.sourceWalletId);
     const dest = state.wallets.find((w) => w.id === tx?.destinationWalletId);
     const isAdmin = caller.role === 'ADMIN';
-    if (!tx || tx.type !== 'TRANSFER' || !source || !dest || (!isAdmin && caller.id !== source.userId && caller.id !== dest.userId)) {
+    if (
+      !tx ||
+      tx.type !== 'TRANSFER' ||
+      !source ||
+      !dest ||
+      (!isAdmin && caller.id !== source.userId && caller.id !== dest.userId)
+    ) {
       return this.refuse('TRANSACTION_NOT_FOUND', 'No such transfer', false);
     }
     if (!isAdmin && caller.id !== dest.userId) {
@@ -265,7 +358,15 @@ export class TransferService {
     const held = tx.heldAmount as Money;
     const settled: TxRecord = { ...tx, status: 'FAILED', failureReason: reason, completedAt: now };
     const plan: WritePlan = {
-      wallets: [{ id: source.id, version: source.version, balance: Money.ZERO, held: held.neg(), requireActive: false }],
+      wallets: [
+        {
+          id: source.id,
+          version: source.version,
+          balance: Money.ZERO,
+          held: held.neg(),
+          requireActive: false,
+        },
+      ],
       settle: { id: tx.id, status: 'FAILED', amount: tx.amount, failureReason: reason, at: now },
       now,
     };
@@ -304,18 +405,44 @@ export class TransferService {
     };
   }
 
-  private refuse(code: AppError['code'], detail: string, store = true): Extract<Decision, { refuse: AppError }> {
+  private refuse(
+    code: AppError['code'],
+    detail: string,
+    store = true,
+  ): Extract<Decision, { refuse: AppError }> {
     return { refuse: new AppError(code, detail), store };
   }
 
   /** A refusal kept as a FAILED transaction (insufficient funds, inactive party), with its id in the 422. */
-  private refuseRecorded(code: 'INSUFFICIENT_FUNDS' | 'ACCOUNT_INACTIVE_PARTY', detail: string, tx: TxRecord, now: Date): Decision {
+  private refuseRecorded(
+    code: 'INSUFFICIENT_FUNDS' | 'ACCOUNT_INACTIVE_PARTY',
+    detail: string,
+    tx: TxRecord,
+    now: Date,
+  ): Decision {
     const reason = code === 'ACCOUNT_INACTIVE_PARTY' ? 'ACCOUNT_INACTIVE' : code;
-    const record: TxRecord = { ...tx, status: 'FAILED', failureReason: reason, heldAmount: null, holdExpiresAt: null, completedAt: now };
-    return { refuse: new AppError(code, detail, { fields: { transactionId: record.id } }), record, store: true };
+    const record: TxRecord = {
+      ...tx,
+      status: 'FAILED',
+      failureReason: reason,
+      heldAmount: null,
+      holdExpiresAt: null,
+      completedAt: now,
+    };
+    return {
+      refuse: new AppError(code, detail, { fields: { transactionId: record.id } }),
+      record,
+      store: true,
+    };
   }
 
-  private accept(idem: IdempotencyContext, caller: AuthUser, plan: WritePlan, tx: TxRecord, status: number): Decision {
+  private accept(
+    idem: IdempotencyContext,
+    caller: AuthUser,
+    plan: WritePlan,
+    tx: TxRecord,
+    status: number,
+  ): Decision {
     const body = TransactionDto.from(tx);
     plan.idempotency = { caller: caller.id, key: idem.key, hash: idem.requestHash, status, body };
     return { plan, result: { status, body, replayed: false } };
@@ -347,30 +474,45 @@ export class TransferService {
   ): Promise<MovementResult> {
     const flightKey = `${caller.id}\u0000${idem.key}`;
     if (this.inFlight.has(flightKey)) {
-      throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still running', { retryAfter: 1 });
+      throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still running', {
+        retryAfter: 1,
+      });
     }
     this.inFlight.add(flightKey);
     try {
       const stateQuery: StateQuery = { ...query, caller: caller.id, key: idem.key };
-      const result = await this.queue.run(keys, () => this.attempts(kind, (mode) =>
-        this.runOnce(mode, stateQuery, (state, now) => {
-          this.remember(state.wallets);
-          if (state.idempotency) return { replay: state.idempotency };
-          const decision = decide(state, now);
-          if ('refuse' in decision && decision.store && decision.refuse.status === 422) {
-            // Business refusals are kept like successes, so a retry with the same key gets the same answer.
-            const body = problemFromAppError(decision.refuse, idem.requestId);
-            const plan: WritePlan = {
-              wallets: [],
-              insert: decision.record,
-              idempotency: { caller: caller.id, key: idem.key, hash: idem.requestHash, status: 422, body },
-              now,
-            };
-            return { plan, error: decision.refuse };
-          }
-          return decision;
-        }, idem.requestHash),
-      ));
+      const result = await this.queue.run(keys, () =>
+        this.attempts(kind, (mode) =>
+          this.runOnce(
+            mode,
+            stateQuery,
+            (state, now) => {
+              this.remember(state.wallets);
+              if (state.idempotency) return { replay: state.idempotency };
+              const decision = decide(state, now);
+              if ('refuse' in decision && decision.store && decision.refuse.status === 422) {
+                // Business refusals are kept like successes, so a retry with the same key gets the same answer.
+                const body = problemFromAppError(decision.refuse, idem.requestId);
+                const plan: WritePlan = {
+                  wallets: [],
+                  insert: decision.record,
+                  idempotency: {
+                    caller: caller.id,
+                    key: idem.key,
+                    hash: idem.requestHash,
+                    status: 422,
+                    body,
+                  },
+                  now,
+                };
+                return { plan, error: decision.refuse };
+              }
+              return decision;
+            },
+            idem.requestHash,
+          ),
+        ),
+      );
       this.metrics.movements.inc({ type: kind, status: String(result.status) });
       return result;
     } finally {
@@ -382,19 +524,29 @@ export class TransferService {
   private async runOnce(
     mode: Mode,
     query: StateQuery,
-    decide: (state: EngineState, now: Date) => Decision | { replay: NonNullable<EngineState['idempotency']> } | { plan: WritePlan; error: AppError },
+    decide: (
+      state: EngineState,
+      now: Date,
+    ) =>
+      Decision | { replay: NonNullable<EngineState['idempotency']> } | { plan: WritePlan; error: AppError },
     requestHash?: string,
   ): Promise<MovementResult> {
     const attempt = async (manager?: EntityManager): Promise<MovementResult> => {
       if (manager) {
         const probe = await this.movements.readState(query, manager);
-        await this.movements.lockWallets(manager, probe.wallets.map((w) => w.id));
+        await this.movements.lockWallets(
+          manager,
+          probe.wallets.map((w) => w.id),
+        );
       }
       const state = await this.movements.readState(query, manager);
       const decision = decide(state, new Date());
       if ('replay' in decision) {
         if (decision.replay.hash !== requestHash) {
-          throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request');
+          throw new AppError(
+            'IDEMPOTENCY_KEY_REUSED',
+            'This Idempotency-Key was used for a different request',
+          );
         }
         return { status: decision.replay.status, body: decision.replay.body, replayed: true };
       }
@@ -403,7 +555,10 @@ export class TransferService {
         await this.movements.write(decision.plan, manager);
       } catch (err) {
         // The same key committed by a concurrent request (another instance): answer with its response.
-        if (sqlState(err) === UNIQUE_VIOLATION && /idempotency_keys_pkey/.test(String((err as { constraint?: string }).constraint ?? err))) {
+        if (
+          sqlState(err) === UNIQUE_VIOLATION &&
+          /idempotency_keys_pkey/.test(String((err as { constraint?: string }).constraint ?? err))
+        ) {
           throw new ReplayNeeded();
         }
         throw err;
@@ -414,7 +569,10 @@ export class TransferService {
     return mode === 'locked' ? this.movements.transaction((m) => attempt(m)) : attempt();
   }
 
-  private async attempts(kind: string, run: (mode: Mode) => Promise<MovementResult>): Promise<MovementResult> {
+  private async attempts(
+    kind: string,
+    run: (mode: Mode) => Promise<MovementResult>,
+  ): Promise<MovementResult> {
     const e = this.config.env;
     const started = Date.now();
     for (let n = 1; ; n++) {
@@ -431,19 +589,26 @@ export class TransferService {
       } catch (err) {
         const reason = err instanceof ReplayNeeded ? 'duplicate' : retryReason(err);
         if (!reason) {
-          this.metrics.transferAttempts.inc({ kind: mode, outcome: err instanceof AppError ? 'refused' : 'error' });
+          this.metrics.transferAttempts.inc({
+            kind: mode,
+            outcome: err instanceof AppError ? 'refused' : 'error',
+          });
           throw err;
         }
         this.metrics.transferAttempts.inc({ kind: mode, outcome: 'conflict' });
         if (reason !== 'duplicate') this.metrics.transferConflicts.inc({ reason });
         if (n >= e.TRANSFER_MAX_ATTEMPTS) {
           this.logger.warn(`${kind}: still conflicting after ${n} attempts (${reason})`);
-          throw new AppError('CONCURRENCY_CONFLICT', 'The wallets kept changing during the request; retry', { retryAfter: 1 });
+          throw new AppError('CONCURRENCY_CONFLICT', 'The wallets kept changing during the request; retry', {
+            retryAfter: 1,
+          });
         }
         this.metrics.transferRetries.inc();
         // Capped exponential backoff with full jitter; a lost idempotency race retries at once (it replays).
         if (reason !== 'duplicate' && mode === 'optimistic') {
-          await sleep(Math.random() * Math.min(e.TRANSFER_BACKOFF_CAP_MS, e.TRANSFER_BACKOFF_BASE_MS * 2 ** (n - 1)));
+          await sleep(
+            Math.random() * Math.min(e.TRANSFER_BACKOFF_CAP_MS, e.TRANSFER_BACKOFF_BASE_MS * 2 ** (n - 1)),
+          );
         }
       }
     }
@@ -454,7 +619,8 @@ class ReplayNeeded extends Error {}
 
 function retryReason(err: unknown): string | undefined {
   const code = sqlState(err);
-  if (code === SERIALIZATION_FAILURE) return /wallet version conflict/.test(String(err)) ? 'version' : 'serialization';
+  if (code === SERIALIZATION_FAILURE)
+    return /wallet version conflict/.test(String(err)) ? 'version' : 'serialization';
   if (code === DEADLOCK_DETECTED) return 'deadlock';
   return undefined;
 }

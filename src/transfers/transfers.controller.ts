@@ -1,5 +1,12 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { type AuthUser, CurrentUser } from '../auth/auth-user';
 import { ApiProblems } from '../common/http/api-problems.decorator';
@@ -29,14 +36,19 @@ export class TransfersController {
   ) {}
 
   @Post()
-  @ApiOperation({ summary: 'Send money from your wallet (or, with hold: true, authorize it for later capture)' })
+  @ApiOperation({
+    summary: 'Send money from your wallet (or, with hold: true, authorize it for later capture)',
+  })
   @IDEMPOTENCY_HEADER
   @ApiCreatedResponse({ type: TransactionDto })
   @ApiProblems(
     400,
     [404, 'WALLET_NOT_FOUND'],
     [409, 'IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
-    [422, 'SAME_WALLET, CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED'],
+    [
+      422,
+      'SAME_WALLET, CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED',
+    ],
   )
   async transfer(
     @CurrentUser() user: AuthUser,

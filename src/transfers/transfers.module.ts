@@ -14,9 +14,19 @@ import { TransfersController } from './transfers.controller';
 import { WalletMovementsController } from './wallet-movements.controller';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Transaction, LedgerEntry, IdempotencyKey]), WalletsModule, HealthModule],
+  imports: [
+    TypeOrmModule.forFeature([Transaction, LedgerEntry, IdempotencyKey]),
+    WalletsModule,
+    HealthModule,
+  ],
   controllers: [TransfersController, WalletMovementsController],
-  providers: [MovementsRepository, TransactionsRepository, TransferService, TransactionsService, HoldExpiryJob],
+  providers: [
+    MovementsRepository,
+    TransactionsRepository,
+    TransferService,
+    TransactionsService,
+    HoldExpiryJob,
+  ],
   exports: [TransferService],
 })
 export class TransfersModule {}

@@ -37,14 +37,20 @@ export class WalletMovementsController {
   @ApiOperation({ summary: 'Withdraw from your wallet' })
   @IDEMPOTENCY_HEADER
   @ApiCreatedResponse({ type: TransactionDto })
-  @ApiProblems(400, [404, 'WALLET_NOT_FOUND'], 409, [422, 'CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, IDEMPOTENCY_KEY_REUSED'])
+  @ApiProblems(400, [404, 'WALLET_NOT_FOUND'], 409, [
+    422,
+    'CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, IDEMPOTENCY_KEY_REUSED',
+  ])
   async withdraw(
     @CurrentUser() user: AuthUser,
     @Idempotency() idem: IdempotencyContext,
     @Body() dto: CashMovementDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
-    return respond(reply, await this.engine.withdraw(user, idem, { ...dto, amount: Money.parse(dto.amount) }));
+    return respond(
+      reply,
+      await this.engine.withdraw(user, idem, { ...dto, amount: Money.parse(dto.amount) }),
+    );
   }
 
   @Post('admin/wallets/:id/deposits')
@@ -53,13 +59,10 @@ export class WalletMovementsController {
   @ApiOperation({ summary: 'Admin: credit a wallet (money entering the system)' })
   @IDEMPOTENCY_HEADER
   @ApiCreatedResponse({ type: TransactionDto })
-  @ApiProblems(
-    400,
-    [403, 'FORBIDDEN: admins only'],
-    [404, 'WALLET_NOT_FOUND'],
-    409,
-    [422, 'CURRENCY_MISMATCH, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED'],
-  )
+  @ApiProblems(400, [403, 'FORBIDDEN: admins only'], [404, 'WALLET_NOT_FOUND'], 409, [
+    422,
+    'CURRENCY_MISMATCH, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED',
+  ])
   async deposit(
     @CurrentUser() user: AuthUser,
     @Idempotency() idem: IdempotencyContext,
@@ -67,7 +70,10 @@ export class WalletMovementsController {
     @Body() dto: CashMovementDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
-    return respond(reply, await this.engine.deposit(user, idem, walletId, { ...dto, amount: Money.parse(dto.amount) }));
+    return respond(
+      reply,
+      await this.engine.deposit(user, idem, walletId, { ...dto, amount: Money.parse(dto.amount) }),
+    );
   }
 
   @Get('admin/reconciliation')

@@ -15,14 +15,16 @@ export class WalletsService {
       return await this.wallets.create(userId, currency);
     } catch (err) {
       // Two concurrent creations: the unique key lets one win.
-      if (sqlState(err) === UNIQUE_VIOLATION) throw new AppError('WALLET_EXISTS', 'You already have a wallet');
+      if (sqlState(err) === UNIQUE_VIOLATION)
+        throw new AppError('WALLET_EXISTS', 'You already have a wallet');
       throw err;
     }
   }
 
   async getMine(userId: string): Promise<Wallet> {
     const wallet = await this.wallets.getByUserId(userId);
-    if (!wallet) throw new AppError('WALLET_NOT_FOUND', 'You have no wallet yet: create one with POST /api/v1/wallets');
+    if (!wallet)
+      throw new AppError('WALLET_NOT_FOUND', 'You have no wallet yet: create one with POST /api/v1/wallets');
     return wallet;
   }
 }

@@ -26,7 +26,11 @@ describe('service foundation', () => {
   it('answers an unknown route with a problem-details 404', async () => {
     const res = await request(t.server).get('/api/v1/does-not-exist').expect(404);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body).toMatchObject({ status: 404, code: 'NOT_FOUND', requestId: res.headers['x-request-id'] });
+    expect(res.body).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+      requestId: res.headers['x-request-id'],
+    });
   });
 
   it('serves the OpenAPI 3 document, Swagger UI and ReDoc from local assets', async () => {
@@ -54,7 +58,10 @@ describe('service foundation', () => {
       .send(JSON.stringify({ email: 'a@b.co', password: 'x'.repeat(20000) }));
     expect(big.status).toBe(413);
     expect(big.body.code).toBe('PAYLOAD_TOO_LARGE');
-    const bad = await request(t.server).post('/api/v1/auth/login').set('Content-Type', 'application/json').send('{"email":');
+    const bad = await request(t.server)
+      .post('/api/v1/auth/login')
+      .set('Content-Type', 'application/json')
+      .send('{"email":');
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('MALFORMED_JSON');
   });

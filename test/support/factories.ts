@@ -27,7 +27,12 @@ export async function createUser(
   if (opts.role === 'ADMIN') await t.sql.query(`UPDATE users SET role = 'ADMIN' WHERE id = $1`, [id]);
   const login = await request(t.server).post('/api/v1/auth/login').send({ email, password });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
-  return { id, email: email.toLowerCase(), password, token: (login.body as { accessToken: string }).accessToken };
+  return {
+    id,
+    email: email.toLowerCase(),
+    password,
+    token: (login.body as { accessToken: string }).accessToken,
+  };
 }
 
 export interface TestWallet {
@@ -36,13 +41,22 @@ export interface TestWallet {
 }
 
 export async function createWallet(t: TestApp, user: TestUser, currency = 'USD'): Promise<TestWallet> {
-  const res = await request(t.server).post('/api/v1/wallets').auth(user.token, { type: 'bearer' }).send({ currency });
+  const res = await request(t.server)
+    .post('/api/v1/wallets')
+    .auth(user.token, { type: 'bearer' })
+    .send({ currency });
   if (res.status !== 201) throw new Error(`wallet failed: ${res.status} ${JSON.stringify(res.body)}`);
   return { id: (res.body as { id: string }).id, currency };
 }
 
 /** An admin deposit through the API (a fresh Idempotency-Key each call). */
-export async function deposit(t: TestApp, admin: TestUser, walletId: string, amount: string, currency = 'USD') {
+export async function deposit(
+  t: TestApp,
+  admin: TestUser,
+  walletId: string,
+  amount: string,
+  currency = 'USD',
+) {
   const res = await request(t.server)
     .post(`/api/v1/admin/wallets/${walletId}/deposits`)
     .auth(admin.token, { type: 'bearer' })

@@ -17,7 +17,11 @@ export default async function globalSetup(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'hfts-test-pg-'));
     // PostgreSQL runs as its own OS user when we are root: it must be able to enter the directory.
     chmodSync(dir, 0o755);
-    const embedded = await startEmbeddedDatabase({ dataDir: join(dir, 'data'), database: 'postgres', persistent: false });
+    const embedded = await startEmbeddedDatabase({
+      dataDir: join(dir, 'data'),
+      database: 'postgres',
+      persistent: false,
+    });
     g.__hftsEmbedded = embedded;
     process.env.POSTGRES_HOST = embedded.target.host;
     process.env.POSTGRES_PORT = String(embedded.target.port);

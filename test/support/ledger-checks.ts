@@ -23,7 +23,9 @@ export async function expectLedgerConsistent(t: TestApp, admin?: TestUser): Prom
                 <> (SELECT COALESCE(sum(CASE type WHEN 'DEPOSIT' THEN amount ELSE -amount END), 0) FROM transactions
                      WHERE currency = c.currency AND status = 'COMPLETED' AND type IN ('DEPOSIT', 'WITHDRAWAL'))`),
   ).toEqual([]);
-  expect(await q(`SELECT id FROM wallets WHERE balance < 0 OR balance = 'NaN' OR held < 0 OR held > balance`)).toEqual([]);
+  expect(
+    await q(`SELECT id FROM wallets WHERE balance < 0 OR balance = 'NaN' OR held < 0 OR held > balance`),
+  ).toEqual([]);
   expect(
     await q(`SELECT w.id FROM wallets w LEFT JOIN ledger_entries l ON l.wallet_id = w.id
              GROUP BY w.id, w.balance HAVING w.balance <> COALESCE(sum(l.amount), 0)`),
@@ -37,9 +39,16 @@ export async function expectLedgerConsistent(t: TestApp, admin?: TestUser): Prom
              GROUP BY t.id, t.status, t.type
              HAVING count(l.id) <> CASE WHEN t.status <> 'COMPLETED' THEN 0 WHEN t.type = 'TRANSFER' THEN 2 ELSE 1 END`),
   ).toEqual([]);
-  expect(await q(`SELECT transaction_id FROM ledger_entries GROUP BY transaction_id HAVING sum(amount) <> 0 AND count(*) = 2`)).toEqual([]);
+  expect(
+    await q(
+      `SELECT transaction_id FROM ledger_entries GROUP BY transaction_id HAVING sum(amount) <> 0 AND count(*) = 2`,
+    ),
+  ).toEqual([]);
   if (admin) {
-    const rec = await request(t.server).get('/api/v1/admin/reconciliation').auth(admin.token, { type: 'bearer' }).expect(200);
+    const rec = await request(t.server)
+      .get('/api/v1/admin/reconciliation')
+      .auth(admin.token, { type: 'bearer' })
+      .expect(200);
     expect(rec.body).toMatchObject({ ok: true, walletMismatches: [] });
   }
 }

@@ -3,7 +3,8 @@ import type { DatabaseTarget } from '../../src/config/app-config';
 /** Set by the global set-up, read by every test file: the server and the migrated template database. */
 export function testServer(): Omit<DatabaseTarget, 'database'> & { template: string } {
   const { POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, HFTS_TEST_TEMPLATE } = process.env;
-  if (!POSTGRES_HOST || !HFTS_TEST_TEMPLATE) throw new Error('test database not prepared: run through jest (global set-up)');
+  if (!POSTGRES_HOST || !HFTS_TEST_TEMPLATE)
+    throw new Error('test database not prepared: run through jest (global set-up)');
   return {
     host: POSTGRES_HOST,
     port: Number(POSTGRES_PORT ?? 5432),

@@ -62,7 +62,7 @@ describe('PasswordHasher queue bound', () => {
     // Workers never started: every task waits in the queue.
     const hasher = new PasswordHasher(config({ PASSWORD_HASH_WORKERS: '1' }));
     const queued = Array.from({ length: 32 }, () => hasher.verify('x', 'y'));
-    queued.forEach((p) => p.catch(() => undefined));
+    queued.forEach((p) => void p.catch(() => undefined));
     const refused = hasher.verify('x', 'y');
     await expect(refused).rejects.toBeInstanceOf(AppError);
     await expect(refused).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });

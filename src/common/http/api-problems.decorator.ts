@@ -1,6 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
-import { ProblemDetailsDto } from './problem-details.dto';
 
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed or invalid input (VALIDATION_FAILED, MALFORMED_JSON, IDEMPOTENCY_KEY_MISSING...)',
@@ -22,7 +21,9 @@ export function ApiProblems(...statuses: Array<number | [number, string]>): Meth
       return ApiResponse({
         status,
         description,
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDetailsDto' } } },
+        content: {
+          'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDetailsDto' } },
+        },
       });
     }),
   );

@@ -17,20 +17,29 @@ export interface IdempotencyContext {
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
 }
 
-export const Idempotency = createParamDecorator((_data: unknown, ctx: ExecutionContext): IdempotencyContext => {
-  const request = ctx.switchToHttp().getRequest<FastifyRequest>();
-  const header = request.headers['idempotency-key'];
-  if (header === undefined) throw new AppError('IDEMPOTENCY_KEY_MISSING', 'Send an Idempotency-Key header');
-  if (typeof header !== 'string' || !KEY.test(header)) {
-    throw new AppError('IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
-  }
-  const path = request.url.split('?')[0];
-  const requestHash = createHash('sha256').update(`${request.method} ${path} ${canonical(request.body ?? null)}`).digest('hex');
-  return { key: header, requestHash, requestId: String(request.id) };
-});
+export const Idempotency = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): IdempotencyContext => {
+    const request = ctx.switchToHttp().getRequest<FastifyRequest>();
+    const header = request.headers['idempotency-key'];
+    if (header === undefined) throw new AppError('IDEMPOTENCY_KEY_MISSING', 'Send an Idempotency-Key header');
+    if (typeof header !== 'string' || !KEY.test(header)) {
+      throw new AppError(
+        'IDEMPOTENCY_KEY_INVALID',
+        'Idempotency-Key must be 1 to 255 printable ASCII characters',
+      );
+    }
+    const path = request.url.split('?')[0];
+    const requestHash = createHash('sha256')
+      .update(`${request.method} ${path} ${canonical(request.body ?? null)}`)
+      .digest('hex');
+    return { key: header, requestHash, requestId: String(request.id) };
+  },
+);

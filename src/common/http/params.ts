@@ -6,11 +6,16 @@ import { PROBLEM_CONTENT_TYPE } from './problem-details';
 /** A path id that must be a UUID: anything else is 400 VALIDATION_FAILED, before any lookup. */
 export const UUID_PARAM = new ParseUUIDPipe({
   exceptionFactory: () =>
-    new AppError('VALIDATION_FAILED', 'id must be a UUID', { errors: [{ field: 'id', message: 'must be a UUID' }] }),
+    new AppError('VALIDATION_FAILED', 'id must be a UUID', {
+      errors: [{ field: 'id', message: 'must be a UUID' }],
+    }),
 });
 
 /** Sends what a money-moving service call answered: its status, and the replay marker when replayed. */
-export function respond<T>(reply: FastifyReply, result: { status: number; body: unknown; replayed: boolean }): T {
+export function respond<T>(
+  reply: FastifyReply,
+  result: { status: number; body: unknown; replayed: boolean },
+): T {
   void reply.status(result.status);
   if (result.replayed) void reply.header('Idempotent-Replayed', 'true');
   if (result.status >= 400) void reply.header('Content-Type', PROBLEM_CONTENT_TYPE);

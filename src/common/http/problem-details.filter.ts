@@ -65,13 +65,17 @@ export function toAppError(exception: unknown): AppError {
 
 function plainMessage(exception: HttpException, code: ErrorCode): string {
   const response = exception.getResponse();
-  const message = typeof response === 'object' && response && 'message' in response ? response.message : response;
-  return typeof message === 'string' && message.length < 200 ? message : code.toLowerCase().replace(/_/g, ' ');
+  const message =
+    typeof response === 'object' && response && 'message' in response ? response.message : response;
+  return typeof message === 'string' && message.length < 200
+    ? message
+    : code.toLowerCase().replace(/_/g, ' ');
 }
 
 export function sendProblem(reply: FastifyReply, error: AppError, requestId: string): void {
   const body = problemFromAppError(error, requestId);
-  if (error.extras.retryAfter !== undefined) void reply.header('Retry-After', String(error.extras.retryAfter));
+  if (error.extras.retryAfter !== undefined)
+    void reply.header('Retry-After', String(error.extras.retryAfter));
   void reply.status(body.status).header('Content-Type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
 }
 

@@ -43,7 +43,7 @@ export class Money {
   }
 
   cmp(other: Money): -1 | 0 | 1 {
-    return this.value.cmp(other.value) as -1 | 0 | 1;
+    return this.value.cmp(other.value);
   }
 
   lt(other: Money): boolean {

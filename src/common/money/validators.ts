@@ -20,11 +20,15 @@ export function isCurrency(value: unknown): value is string {
 }
 
 /** A positive amount in the contract's strict string format (never a JSON number, sign or exponent). */
-export function IsAmount(description = 'Decimal string, up to 14 integer digits and 4 decimals, greater than zero') {
+export function IsAmount(
+  description = 'Decimal string, up to 14 integer digits and 4 decimals, greater than zero',
+) {
   return applyDecorators(
     ApiProperty({ type: String, example: '10.5000', pattern: MONEY_PATTERN.source, description }),
     IsString({ message: 'must be a decimal string such as "10.50"' }),
-    Matches(MONEY_PATTERN, { message: 'must be a decimal string with up to 14 integer digits and 4 decimals' }),
+    Matches(MONEY_PATTERN, {
+      message: 'must be a decimal string with up to 14 integer digits and 4 decimals',
+    }),
     ValidateBy({
       name: 'isPositiveAmount',
       validator: {
@@ -38,10 +42,17 @@ export function IsAmount(description = 'Decimal string, up to 14 integer digits 
 /** An ISO 4217 alphabetic code in upper case, checked against the real list. */
 export function IsCurrency() {
   return applyDecorators(
-    ApiProperty({ example: 'USD', description: 'ISO 4217 alphabetic code, upper case', pattern: '^[A-Z]{3}$' }),
+    ApiProperty({
+      example: 'USD',
+      description: 'ISO 4217 alphabetic code, upper case',
+      pattern: '^[A-Z]{3}$',
+    }),
     ValidateBy({
       name: 'isCurrency',
-      validator: { validate: isCurrency, defaultMessage: () => 'must be an ISO 4217 currency code in upper case' },
+      validator: {
+        validate: isCurrency,
+        defaultMessage: () => 'must be an ISO 4217 currency code in upper case',
+      },
     }),
   );
 }

@@ -29,7 +29,12 @@ export class CreateTransferDto extends PickType(CashMovementDto, ['amount', 'cur
   @IsBoolean()
   hold?: boolean;
 
-  @ApiPropertyOptional({ minimum: 60, maximum: 2592000, default: 604800, description: 'Holds: seconds until an uncaptured hold expires' })
+  @ApiPropertyOptional({
+    minimum: 60,
+    maximum: 2592000,
+    default: 604800,
+    description: 'Holds: seconds until an uncaptured hold expires',
+  })
   @IsOptional()
   @IsInt()
   @Min(1)

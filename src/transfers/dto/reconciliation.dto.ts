@@ -21,6 +21,9 @@ export class ReconciliationDto {
   @ApiProperty({ description: 'True when no mismatch was found' }) ok!: boolean;
   @ApiProperty({ format: 'date-time' }) checkedAt!: string;
   @ApiProperty({ type: [CurrencyReconciliationDto] }) currencies!: CurrencyReconciliationDto[];
-  @ApiProperty({ type: [WalletMismatchDto], description: 'Balance differs from ledger, or held from open holds' })
+  @ApiProperty({
+    type: [WalletMismatchDto],
+    description: 'Balance differs from ledger, or held from open holds',
+  })
   walletMismatches!: WalletMismatchDto[];
 }

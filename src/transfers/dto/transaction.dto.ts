@@ -11,14 +11,29 @@ export class TransactionDto {
   destinationWalletId!: string | null;
   @ApiProperty({ example: '25.0000', description: 'What moved (for a captured hold: the captured amount)' })
   amount!: string;
-  @ApiPropertyOptional({ example: '40.0000', nullable: true, type: String, description: 'Holds: the amount reserved' })
+  @ApiPropertyOptional({
+    example: '40.0000',
+    nullable: true,
+    type: String,
+    description: 'Holds: the amount reserved',
+  })
   heldAmount!: string | null;
   @ApiProperty({ example: 'USD' }) currency!: string;
   @ApiProperty({ nullable: true, type: String }) description!: string | null;
   @ApiProperty({ nullable: true, type: String }) reference!: string | null;
-  @ApiProperty({ nullable: true, type: String, example: null, description: 'INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, VOIDED, EXPIRED' })
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: null,
+    description: 'INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, VOIDED, EXPIRED',
+  })
   failureReason!: string | null;
-  @ApiPropertyOptional({ format: 'date-time', nullable: true, type: String, description: 'Holds: when an uncaptured hold expires' })
+  @ApiPropertyOptional({
+    format: 'date-time',
+    nullable: true,
+    type: String,
+    description: 'Holds: when an uncaptured hold expires',
+  })
   holdExpiresAt!: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) completedAt!: string | null;
@@ -45,7 +60,12 @@ export class TransactionDto {
 
 export class StatementItemDto extends TransactionDto {
   @ApiProperty({ enum: ['DEBIT', 'CREDIT'], description: 'For your wallet' }) direction!: 'DEBIT' | 'CREDIT';
-  @ApiProperty({ nullable: true, type: String, example: '74.5000', description: 'Your balance right after, when COMPLETED' })
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: '74.5000',
+    description: 'Your balance right after, when COMPLETED',
+  })
   balanceAfter!: string | null;
 }
 

@@ -13,7 +13,8 @@ export class WalletDto {
   @ApiProperty({ example: '125.5000', description: 'Settled balance' }) balance!: string;
   @ApiProperty({ example: '100.5000', description: 'Balance less open holds: what can be spent now' })
   availableBalance!: string;
-  @ApiProperty({ example: 3, description: 'Optimistic-lock version, bumped by every balance change' }) version!: number;
+  @ApiProperty({ example: 3, description: 'Optimistic-lock version, bumped by every balance change' })
+  version!: number;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;
 
