@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from '../app.module';
+import { assertBodyDepth } from '../common/http/body-depth';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService } from '../health/metrics.service';
 import { requestId } from './logger';
@@ -40,6 +41,14 @@ export async function createApp(
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('X-Request-Id', request.id);
     done();
+  });
+  fastify.addHook('preValidation', (request, _reply, done) => {
+    try {
+      assertBodyDepth(request.body);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
   });
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request, reply, done) => {
