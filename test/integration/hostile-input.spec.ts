@@ -31,6 +31,12 @@ describe('hostile input', () => {
     await t.close();
   });
 
+  /** A request with a method chosen at run time. */
+  const call = (method: string, url: string): request.Test => {
+    const agent = request(t.server);
+    return agent[method as 'get'](url);
+  };
+
   const post = (path: string, body: unknown, token?: string, contentType = 'application/json') => {
     const req = request(t.server)
       .post(`${API}${path}`)
@@ -140,18 +146,12 @@ describe('hostile input', () => {
       ['post', `/transfers/${id}/void`],
     ];
     for (const [method, path] of routes) {
-      const anon = keep(
-        await request(t.server)
-          [method as 'get'](`${API}${path}`)
-          .set('Idempotency-Key', randomUUID())
-          .send({}),
-      );
+      const anon = keep(await call(method, `${API}${path}`).set('Idempotency-Key', randomUUID()).send({}));
       expect([path, anon.status, anon.body.code]).toEqual([path, 401, 'UNAUTHENTICATED']);
     }
     for (const [method, path] of routes.filter(([, p]) => p.startsWith('/admin'))) {
       const res = keep(
-        await request(t.server)
-          [method as 'get'](`${API}${path}`)
+        await call(method, `${API}${path}`)
           .auth(alice.user.token, { type: 'bearer' })
           .set('Idempotency-Key', randomUUID())
           .send({}),
@@ -186,8 +186,7 @@ describe('hostile input', () => {
         async ({ method, path }, idValue, body) => {
           const url = path.replace(/\{[^}]+\}/g, encodeURIComponent(idValue));
           const res = keep(
-            await request(t.server)
-              [method as 'post'](url)
+            await call(method, url)
               .auth(alice.user.token, { type: 'bearer' })
               .set('Idempotency-Key', randomUUID())
               .set('Content-Type', 'application/json')
