@@ -75,7 +75,9 @@ if (external) {
   env.EMBEDDED_PG_DIR = pgDir;
 }
 
-const service = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+// BENCH_PROFILE=dir writes a V8 CPU profile of the service there (open it in Chrome DevTools).
+const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+const service = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
 let serviceLog = '';
 service.stdout.on('data', (d) => (serviceLog += d));
 service.stderr.on('data', (d) => (serviceLog += d));

@@ -4,6 +4,7 @@ import { AppError } from '../common/errors/error-codes';
 import type { AuthUser } from './auth-user';
 import { JwtStrategy } from './jwt.strategy';
 import { IS_PUBLIC } from './public.decorator';
+import { STATUS_CHECKED_BY_HANDLER } from './status-checked-by-handler.decorator';
 
 /**
  * Global guard (APP_GUARD): every route needs a valid bearer token unless marked @Public(). Leaves an
@@ -26,7 +27,9 @@ export class JwtAuthGuard implements CanActivate {
     ]);
     if (isPublic) return true;
     const http = context.switchToHttp();
-    const request = http.getRequest<{ user?: AuthUser }>();
+    const request = http.getRequest<{ user?: AuthUser; statusCheckedByHandler?: boolean }>();
+    request.statusCheckedByHandler =
+      this.reflector.get<boolean | undefined>(STATUS_CHECKED_BY_HANDLER, context.getHandler()) === true;
     request.user = await new Promise<AuthUser>((resolve, reject) => {
       const authenticate = this.strategy
         .getPassportInstance()

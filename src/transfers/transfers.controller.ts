@@ -9,6 +9,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { type AuthUser, CurrentUser } from '../auth/auth-user';
+import { StatusCheckedByHandler } from '../auth/status-checked-by-handler.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { Idempotency, type IdempotencyContext } from '../common/http/idempotency-key.decorator';
 import { respond, UUID_PARAM } from '../common/http/params';
@@ -35,6 +36,7 @@ export class TransfersController {
     private readonly transactions: TransactionsService,
   ) {}
 
+  @StatusCheckedByHandler()
   @Post()
   @ApiOperation({
     summary: 'Send money from your wallet (or, with hold: true, authorize it for later capture)',

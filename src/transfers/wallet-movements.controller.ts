@@ -2,6 +2,7 @@ import { Body, Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { type AuthUser, CurrentUser } from '../auth/auth-user';
+import { StatusCheckedByHandler } from '../auth/status-checked-by-handler.decorator';
 import { Roles } from '../auth/roles.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { Idempotency, type IdempotencyContext } from '../common/http/idempotency-key.decorator';
@@ -33,6 +34,7 @@ export class WalletMovementsController {
     return this.transactions.statement(user, query);
   }
 
+  @StatusCheckedByHandler()
   @Post('wallets/me/withdrawals')
   @ApiOperation({ summary: 'Withdraw from your wallet' })
   @IDEMPOTENCY_HEADER

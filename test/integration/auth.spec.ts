@@ -382,14 +382,21 @@ describe('users and authentication', () => {
         .auth(sender.user.token, { type: 'bearer' })
         .set('Idempotency-Key', randomUUID())
         .send({ toWalletId: receiver.wallet.id, amount: '10', currency: 'USD' });
-      expect(transfer.status).toBe(403);
+      // The transfer engine checks the status inside its own write: the contract's 422 ACCOUNT_INACTIVE,
+      // recorded as a FAILED transaction.
+      expect(transfer.status).toBe(422);
       expect(transfer.body.code).toBe('ACCOUNT_INACTIVE');
+      const failed = await t.sql.query(`SELECT status, failure_reason FROM transactions WHERE id = $1`, [
+        transfer.body.transactionId,
+      ]);
+      expect(failed.rows).toEqual([{ status: 'FAILED', failure_reason: 'ACCOUNT_INACTIVE' }]);
       const withdrawal = await request(t.server)
         .post(`${api}/wallets/me/withdrawals`)
         .auth(sender.user.token, { type: 'bearer' })
         .set('Idempotency-Key', randomUUID())
         .send({ amount: '10', currency: 'USD' });
-      expect(withdrawal.status).toBe(403);
+      expect(withdrawal.status).toBe(422);
+      expect(withdrawal.body.code).toBe('ACCOUNT_INACTIVE');
       const balances = await t.sql.query<{ id: string; balance: string }>(
         `SELECT id, balance FROM wallets WHERE id = ANY($1)`,
         [[sender.wallet.id, receiver.wallet.id]],
