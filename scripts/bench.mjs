@@ -24,7 +24,10 @@ const SECRET = 'bench-secret-key-0123456789-0123456789-abcdefgh';
 const PASSWORD = 'bench password 1';
 const ADMIN = { email: 'bench-admin@example.com', password: 'bench-admin-password' };
 const TICKS = 100;
-const stamp = new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14);
+const stamp = new Date()
+  .toISOString()
+  .replace(/[-:.TZ]/g, '')
+  .slice(0, 14);
 const log = (...a) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 const freePort = () =>
@@ -76,8 +79,13 @@ if (external) {
 }
 
 // BENCH_PROFILE=dir writes a V8 CPU profile of the service there (open it in Chrome DevTools).
-const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-const service = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+const nodeArgs = process.env.BENCH_PROFILE
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+  : [];
+const service = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], {
+  env,
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
 let serviceLog = '';
 service.stdout.on('data', (d) => (serviceLog += d));
 service.stderr.on('data', (d) => (serviceLog += d));
@@ -85,7 +93,10 @@ const exited = new Promise((resolve) => service.on('exit', (code) => resolve(cod
 const base = `http://127.0.0.1:${port}`;
 for (let i = 0; ; i++) {
   if (i > 120) throw new Error(`service did not become ready:\n${serviceLog}`);
-  const ok = await fetch(`${base}/health/ready`).then((r) => r.ok, () => false);
+  const ok = await fetch(`${base}/health/ready`).then(
+    (r) => r.ok,
+    () => false,
+  );
   if (ok) break;
   await sleep(500);
 }
@@ -105,7 +116,9 @@ await q(
    SELECT 'bench' || g || '@example.com', $1, 'Bench ' || g FROM generate_series(1, $2) g`,
   [hash, WALLETS],
 );
-await q(`INSERT INTO wallets (user_id, currency, balance) SELECT id, 'USD', 1000 FROM users WHERE email LIKE 'bench%@example.com'`);
+await q(
+  `INSERT INTO wallets (user_id, currency, balance) SELECT id, 'USD', 1000 FROM users WHERE email LIKE 'bench%@example.com'`,
+);
 await q(
   `WITH d AS (INSERT INTO transactions (type, status, destination_wallet_id, amount, currency, completed_at)
               SELECT 'DEPOSIT', 'COMPLETED', w.id, 1000, 'USD', now() FROM wallets w RETURNING id, destination_wallet_id)
@@ -115,9 +128,17 @@ const users = await q(
   `SELECT u.id, u.email, w.id AS wallet FROM users u JOIN wallets w ON w.user_id = u.id
     WHERE u.email LIKE 'bench%@example.com' ORDER BY u.email`,
 );
-const token = (u) => jwt.sign({ sub: u.id, email: u.email, role: 'USER' }, SECRET, { algorithm: 'HS256', issuer: 'hfts', audience: 'hfts-api', expiresIn: 3600 });
+const token = (u) =>
+  jwt.sign({ sub: u.id, email: u.email, role: 'USER' }, SECRET, {
+    algorithm: 'HS256',
+    issuer: 'hfts',
+    audience: 'hfts-api',
+    expiresIn: 3600,
+  });
 for (const u of users) u.token = token(u);
-const me = await fetch(`${base}/api/v1/wallets/me`, { headers: { authorization: `Bearer ${users[0].token}` } });
+const me = await fetch(`${base}/api/v1/wallets/me`, {
+  headers: { authorization: `Bearer ${users[0].token}` },
+});
 if (!me.ok) throw new Error(`signed token refused: ${me.status}`);
 const login = await fetch(`${base}/api/v1/auth/login`, {
   method: 'POST',
@@ -164,7 +185,8 @@ const counters = async () => {
       .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
   return { conflicts: sum('transfer_conflicts_total'), retries: sum('transfer_retries_total') };
 };
-const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
+const pct = (sorted, p) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0;
 
 /** Picks [sender, receiver] for a scenario. */
 const HOT = users.slice(0, 10);
@@ -210,7 +232,11 @@ async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATI
           const [a, b] = pickers[scenario]();
           return {
             ...req,
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${a.token}`, 'idempotency-key': randomUUID() },
+            headers: {
+              'content-type': 'application/json',
+              authorization: `Bearer ${a.token}`,
+              'idempotency-key': randomUUID(),
+            },
             body: JSON.stringify({ toWalletId: b.wallet, amount: '0.0100', currency: 'USD' }),
           };
         },
@@ -235,7 +261,12 @@ async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATI
     connections,
     overallRate: overallRate ?? null,
     transfersPerSecond: Math.round(ok / duration),
-    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    latencyMs: {
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p99: result.latency.p99,
+      max: result.latency.max,
+    },
     refused: codes,
     errors: result.errors + result.timeouts,
     conflictsPerSuccess: ok ? +((after.conflicts - before.conflicts) / ok).toFixed(4) : 0,
@@ -295,11 +326,18 @@ async function sqlBaseline(scenario, duration = DURATION) {
   latencies.sort((x, y) => x - y);
   return {
     transfersPerSecond: Math.round(ok / duration),
-    latencyMs: { p50: +pct(latencies, 50).toFixed(1), p99: +pct(latencies, 99).toFixed(1), max: +pct(latencies, 100).toFixed(1) },
+    latencyMs: {
+      p50: +pct(latencies, 50).toFixed(1),
+      p99: +pct(latencies, 99).toFixed(1),
+      max: +pct(latencies, 100).toFixed(1),
+    },
   };
 }
 
 // ---------- scenarios ----------
+// Warm-up (not recorded): the JIT and the connection pools reach steady state before anything is measured.
+log('warm-up');
+await httpLoad('uniform', { duration: QUICK ? 3 : 5 });
 const results = { scenarios: [] };
 for (const scenario of ['uniform', 'hotspot', 'merchant']) {
   log(`scenario ${scenario}: service`);
@@ -308,7 +346,16 @@ for (const scenario of ['uniform', 'hotspot', 'merchant']) {
   const baseline = await sqlBaseline(scenario);
   const ratio = +(service.transfersPerSecond / Math.max(1, baseline.transfersPerSecond)).toFixed(2);
   results.scenarios.push({ ...service, baseline, ratio });
-  log(scenario, JSON.stringify({ tps: service.transfersPerSecond, p99: service.latencyMs.p99, baseline: baseline.transfersPerSecond, ratio, refused: service.refused }));
+  log(
+    scenario,
+    JSON.stringify({
+      tps: service.transfersPerSecond,
+      p99: service.latencyMs.p99,
+      baseline: baseline.transfersPerSecond,
+      ratio,
+      refused: service.refused,
+    }),
+  );
 }
 log('uniform at a fixed offered rate (half the measured throughput)');
 const uniformTps = results.scenarios[0].transfersPerSecond;
@@ -325,8 +372,14 @@ await q(
   [reader.wallet, HISTORY_ENTRIES],
 );
 await q(`UPDATE wallets SET balance = balance + $2 * 0.01 WHERE id = $1`, [reader.wallet, HISTORY_ENTRIES]);
-const [{ lo, hi }] = await q(`SELECT min(seq)::text AS lo, max(seq)::text AS hi FROM transactions WHERE destination_wallet_id = $1`, [reader.wallet]);
-const cursorAt = () => Buffer.from(`s:${BigInt(lo) + BigInt(Math.floor(Math.random() * (Number(hi) - Number(lo))))}`).toString('base64url');
+const [{ lo, hi }] = await q(
+  `SELECT min(seq)::text AS lo, max(seq)::text AS hi FROM transactions WHERE destination_wallet_id = $1`,
+  [reader.wallet],
+);
+const cursorAt = () =>
+  Buffer.from(`s:${BigInt(lo) + BigInt(Math.floor(Math.random() * (Number(hi) - Number(lo))))}`).toString(
+    'base64url',
+  );
 const background = httpLoad('uniform', { connections: 16 });
 const history = await autocannon({
   url: base,
@@ -348,7 +401,12 @@ results.history = {
   entries: HISTORY_ENTRIES,
   pagesPerSecond: Math.round(history.requests.average),
   non2xx: history.non2xx,
-  latencyMs: { p50: history.latency.p50, p90: history.latency.p90, p99: history.latency.p99, max: history.latency.max },
+  latencyMs: {
+    p50: history.latency.p50,
+    p90: history.latency.p90,
+    p99: history.latency.p99,
+    max: history.latency.max,
+  },
 };
 log('history', JSON.stringify(results.history));
 
@@ -382,7 +440,11 @@ results.loginBurst = {
 log('login burst', JSON.stringify(results.loginBurst));
 
 // pgbench's TPC-B-like script, where pgbench is installed.
-const pgbench = ['/usr/lib/postgresql/17/bin/pgbench', '/usr/lib/postgresql/16/bin/pgbench', '/usr/lib/postgresql/15/bin/pgbench'].find(existsSync);
+const pgbench = [
+  '/usr/lib/postgresql/17/bin/pgbench',
+  '/usr/lib/postgresql/16/bin/pgbench',
+  '/usr/lib/postgresql/15/bin/pgbench',
+].find(existsSync);
 if (pgbench) {
   log('pgbench TPC-B-like');
   const scratch = `hfts_bench_pgbench_${stamp}`;
@@ -390,7 +452,11 @@ if (pgbench) {
   const penv = { ...process.env, PGPASSWORD: db.password };
   const conn = ['-h', db.host, '-p', String(db.port), '-U', db.user];
   execFileSync(pgbench, ['-i', '-q', '-s', '10', ...conn, scratch], { env: penv, stdio: 'ignore' });
-  const out = execFileSync(pgbench, ['-n', '-c', '16', '-j', '2', '-T', String(QUICK ? 4 : 10), ...conn, scratch], { env: penv, encoding: 'utf8' });
+  const out = execFileSync(
+    pgbench,
+    ['-n', '-c', '16', '-j', '2', '-T', String(QUICK ? 4 : 10), ...conn, scratch],
+    { env: penv, encoding: 'utf8' },
+  );
   results.pgbenchTps = Math.round(Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0));
   await q(`DROP DATABASE ${scratch}`);
   log('pgbench tps', results.pgbenchTps);
@@ -419,7 +485,11 @@ results.money = {
   negativeBalances: totals.negative,
   reconciliationOk: reconciliation.ok === true,
 };
-const conserved = totals.balances === totals.external && totals.mismatches === 0 && totals.negative === 0 && reconciliation.ok === true;
+const conserved =
+  totals.balances === totals.external &&
+  totals.mismatches === 0 &&
+  totals.negative === 0 &&
+  reconciliation.ok === true;
 log('money', JSON.stringify(results.money));
 
 // ---------- stop ----------
@@ -439,7 +509,10 @@ const targets = [
   ...['hotspot', 'merchant'].flatMap((name) => {
     const s = results.scenarios.find((x) => x.scenario === name);
     return [
-      [`${name}: no CONCURRENCY_CONFLICT`, !Object.keys(s.refused).some((k) => k.includes('CONCURRENCY_CONFLICT'))],
+      [
+        `${name}: no CONCURRENCY_CONFLICT`,
+        !Object.keys(s.refused).some((k) => k.includes('CONCURRENCY_CONFLICT')),
+      ],
       [`${name} >= 0.5 of baseline`, s.ratio >= 0.5],
       [`${name} p99 < 250 ms`, s.latencyMs.p99 < 250],
     ];
@@ -447,7 +520,19 @@ const targets = [
   ['history p99 < 20 ms', results.history.latencyMs.p99 < 20],
   ['peak RSS < 300 MB', results.peakRssMb < 300],
 ];
-console.table(results.scenarios.map((s) => ({ scenario: s.scenario, tps: s.transfersPerSecond, p50: s.latencyMs.p50, p99: s.latencyMs.p99, max: s.latencyMs.max, baseline: s.baseline.transfersPerSecond, ratio: s.ratio, conflictsPerSuccess: s.conflictsPerSuccess, refused: JSON.stringify(s.refused) })));
+console.table(
+  results.scenarios.map((s) => ({
+    scenario: s.scenario,
+    tps: s.transfersPerSecond,
+    p50: s.latencyMs.p50,
+    p99: s.latencyMs.p99,
+    max: s.latencyMs.max,
+    baseline: s.baseline.transfersPerSecond,
+    ratio: s.ratio,
+    conflictsPerSuccess: s.conflictsPerSuccess,
+    refused: JSON.stringify(s.refused),
+  })),
+);
 for (const [name, met] of targets) console.log(`${met ? 'met    ' : 'NOT met'}  ${name}`);
 
 if (!QUICK) {

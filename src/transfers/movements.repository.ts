@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import type { Pool, QueryResultRow } from 'pg';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { Money } from '../common/money/money';
 import { TX_JSON, txFromRow, type TxRecord, type TxRow } from './transaction.record';
 
@@ -87,9 +90,28 @@ export class MovementsRepository {
     return this.dataSource.transaction('READ COMMITTED', work);
   }
 
+  /** SQL text -> name of its prepared statement. A handful of shapes, so the map stays tiny. */
+  private readonly statementNames = new Map<string, string>();
+
+  /**
+   * Runs one of the engine's statements. Outside a transaction they run as named prepared statements
+   * straight on TypeORM's pg pool: PostgreSQL parses and plans each shape once per connection instead of
+   * on every transfer (the write is a large CTE). Inside the locked path, through the transaction's manager.
+   */
+  private async run<T>(sql: string, params: unknown[], manager?: EntityManager): Promise<T[]> {
+    if (manager) return manager.query<T[]>(sql, params);
+    let name = this.statementNames.get(sql);
+    if (!name) {
+      name = `hfts_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+      this.statementNames.set(sql, name);
+    }
+    const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
+    const result = await pool.query<T & QueryResultRow>({ name, text: sql, values: params });
+    return result.rows;
+  }
+
   async readState(q: StateQuery, manager?: EntityManager): Promise<EngineState> {
-    const runner = manager ?? this.dataSource;
-    const rows = await runner.query<StateRow[]>(
+    const rows = await this.run<StateRow>(
       `SELECT
         (SELECT json_build_object('hash', k.request_hash, 'status', k.status_code, 'body', k.response)
            FROM idempotency_keys k WHERE k.user_id = $1 AND k.key = $2) AS idem,
@@ -102,6 +124,7 @@ export class MovementsRepository {
                          UNION SELECT x.destination_wallet_id FROM transactions x WHERE x.id = $5)) AS wallets,
         (SELECT ${TX_JSON} FROM transactions t WHERE t.id = $5) AS tx`,
       [q.caller, q.key, q.ownerId ?? null, q.walletIds ?? [], q.transactionId ?? null],
+      manager,
     );
     const row = rows[0];
     return {
@@ -122,7 +145,6 @@ export class MovementsRepository {
 
   /** Runs a write plan as one statement. Throws SQLSTATE 40001 when a version or PENDING check fails. */
   async write(plan: WritePlan, manager?: EntityManager): Promise<void> {
-    const runner = manager ?? this.dataSource;
     const p: unknown[] = [];
     const $ = (value: unknown, cast = ''): string => {
       p.push(value);
@@ -201,6 +223,6 @@ export class MovementsRepository {
                ${$(plan.insert?.id ?? plan.settle?.id ?? null, '::uuid')}, ${now}
           FROM chk WHERE chk.ok)`);
     }
-    await runner.query(`WITH ${ctes.join(',\n')} SELECT ok FROM chk`, p);
+    await this.run(`WITH ${ctes.join(',\n')} SELECT ok FROM chk`, p, manager);
   }
 }
