@@ -149,10 +149,11 @@ if (!login.ok) throw new Error(`login failed: ${login.status}`);
 log(`seeded ${users.length} wallets of 1000.0000 USD`);
 
 // ---------- measurement helpers ----------
-const cpuOf = (pid) => {
+const cpuOf = (pid, withChildren = false) => {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS;
+    // utime + stime, plus (for the postmaster) cutime + cstime of the backends that have exited.
+    return (Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0)) / TICKS;
   } catch {
     return 0;
   }
@@ -166,7 +167,7 @@ const postgresPids = () => {
     .filter(Boolean);
   return [master, ...children];
 };
-const pgCpu = () => postgresPids().reduce((sum, pid) => sum + cpuOf(pid), 0);
+const pgCpu = () => postgresPids().reduce((sum, pid, i) => sum + cpuOf(pid, i === 0), 0);
 let peakRss = 0;
 const rssTimer = setInterval(() => {
   try {
