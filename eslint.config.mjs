@@ -48,6 +48,7 @@ export default tseslint.config(
       parserOptions: { projectService: false, project: false },
       globals: {
         process: 'readonly',
+        performance: 'readonly',
         console: 'readonly',
         URL: 'readonly',
         setTimeout: 'readonly',
