@@ -269,7 +269,10 @@ export function validateEnv(env: Record<string, string | undefined>): Environmen
   const errors = validateSync(parsed, { skipMissingProperties: false, forbidUnknownValues: false });
   if (errors.length > 0) {
     const lines = errors.map((e) => {
-      const constraint = Object.values(e.constraints ?? {})[0] ?? 'is invalid';
+      // A type error says more than a range error on a value that is not even a number.
+      const constraints = e.constraints ?? {};
+      const typeKey = ['isInt', 'isBoolean', 'isIn', 'isString', 'isEmail'].find((k) => k in constraints);
+      const constraint = (typeKey ? constraints[typeKey] : Object.values(constraints)[0]) ?? 'is invalid';
       return `Invalid configuration: ${e.property} ${constraint.replace(new RegExp(`^${e.property} `), '')}`;
     });
     throw new ConfigError(lines.join('\n'));
