@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     app.get(LifecycleService).markShuttingDown();
     const grace = setTimeout(() => {
       logger.error(`Requests still running after ${config.env.SHUTDOWN_GRACE_MS} ms: exiting`);
-      void embedded?.stop().finally(() => process.exit(1));
+      void (embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
     }, config.env.SHUTDOWN_GRACE_MS);
     try {
       await app.close();

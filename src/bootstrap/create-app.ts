@@ -5,6 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from '../app.module';
 import { assertBodyDepth } from '../common/http/body-depth';
 import type { AppConfig } from '../config/app-config';
+import { LifecycleService } from '../health/lifecycle.service';
 import { MetricsService } from '../health/metrics.service';
 import { requestId } from './logger';
 import { setupDocs } from './swagger';
@@ -49,6 +50,13 @@ export async function createApp(
     } catch (err) {
       done(err as Error);
     }
+  });
+  // While shutting down, every response closes its connection: a keep-alive socket that was busy when
+  // SIGTERM came would otherwise hold the server open until its keep-alive timeout (65 s).
+  const lifecycle = app.get(LifecycleService);
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (lifecycle.isShuttingDown) void reply.header('Connection', 'close');
+    done(null, payload);
   });
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request, reply, done) => {

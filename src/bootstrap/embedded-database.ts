@@ -62,6 +62,8 @@ export async function startEmbeddedDatabase(options: {
   dataDir: string;
   database: string;
   persistent?: boolean;
+  /** A fixed port (the fault suite restarts a server where clients expect it); default: a free one. */
+  port?: number;
   log?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
   const dataDir = resolve(options.dataDir);
@@ -80,7 +82,7 @@ export async function startEmbeddedDatabase(options: {
   }
 
   await stopOrphan(dataDir);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const log = options.log ?? (() => undefined);
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
