@@ -34,8 +34,7 @@ export function loggerOptions(config: AppConfig): Params {
         }),
         res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
       },
-      customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'info',
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
       autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/metrics' },
     },
     forRoutes: ['*path'],

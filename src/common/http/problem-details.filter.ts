@@ -53,7 +53,7 @@ export function toAppError(exception: unknown): AppError {
     }
     const code = HTTP_STATUS_CODES[status];
     if (code) {
-      const retryAfter = code === 'RATE_LIMITED' ? 1 : code === 'SERVICE_UNAVAILABLE' ? 1 : undefined;
+      const retryAfter = code === 'RATE_LIMITED' || code === 'SERVICE_UNAVAILABLE' ? 1 : undefined;
       const detail = status === 404 ? 'The requested resource does not exist' : plainMessage(exception, code);
       return new AppError(code, detail, retryAfter ? { retryAfter } : {});
     }
