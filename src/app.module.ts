@@ -9,6 +9,7 @@ import { ProblemDetailsFilter } from './common/http/problem-details.filter';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
+import { prepareDatabase } from './database/prepare-database';
 import { databaseSettings } from './database/settings';
 import { HealthModule } from './health/health.module';
 import { loggerOptions } from './bootstrap/logger';
@@ -24,12 +25,14 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerOptions(config)),
-        TypeOrmModule.forRoot({
-          ...buildDataSourceOptions(databaseSettings(config)),
-          entities: undefined,
-          autoLoadEntities: true,
-          // Fail start-up instead of retrying forever: a wrong POSTGRES_PORT should say so at once.
-          retryAttempts: 0,
+        TypeOrmModule.forRootAsync({
+          useFactory: async () => ({
+            ...buildDataSourceOptions(await prepareDatabase(databaseSettings(config))),
+            entities: undefined,
+            autoLoadEntities: true,
+            // Fail start-up instead of retrying forever: a wrong POSTGRES_PORT should say so at once.
+            retryAttempts: 0,
+          }),
         }),
         ScheduleModule.forRoot(),
         HealthModule,

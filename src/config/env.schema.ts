@@ -6,6 +6,7 @@ import {
   IsInt,
   IsOptional,
   IsString,
+  Matches,
   Max,
   MaxLength,
   Min,
@@ -102,6 +103,12 @@ export class EnvironmentVariables {
   @Transform(toBool)
   @IsBoolean()
   DB_RUN_MIGRATIONS = true;
+
+  /** The role every pooled connection works as (see migrations/*-AppRole.ts); empty: the login role. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'DB_APP_ROLE must be a plain lower-case role name or empty' })
+  DB_APP_ROLE?: string = 'hfts_app';
 
   @Transform(emptyToUndefined)
   @IsOptional()

@@ -10,6 +10,8 @@ export interface DatabaseSettings extends DatabaseTarget {
   idleInTransactionTimeoutMs: number;
   applicationName: string;
   runMigrations: boolean;
+  /** Role every pooled connection switches to at start-up (`-c role=`); undefined: the login role. */
+  appRole?: string;
 }
 
 /**
@@ -45,6 +47,7 @@ export function buildDataSourceOptions(s: DatabaseSettings): DataSourceOptions {
         `-c lock_timeout=${s.lockTimeoutMs}`,
         `-c idle_in_transaction_session_timeout=${s.idleInTransactionTimeoutMs}`,
         '-c TimeZone=UTC',
+        ...(s.appRole ? [`-c role=${s.appRole}`] : []),
       ].join(' '),
       keepAlive: true,
     },

@@ -12,5 +12,6 @@ export function databaseSettings(config: AppConfig): DatabaseSettings {
     idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     applicationName: 'hfts',
     runMigrations: e.DB_RUN_MIGRATIONS,
+    appRole: e.DB_APP_ROLE,
   };
 }

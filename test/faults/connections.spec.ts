@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import type { Client } from 'pg';
 import {
   buildOnce,
   checkInvariants,
@@ -92,6 +93,133 @@ describe('connection faults', () => {
     expect([409, 503]).toContain(res.status);
     expect(Number(res.retryAfter)).toBeGreaterThan(0);
     await checkInvariants(pg, [], since);
+  });
+
+  it('answers 503 at once while outside sessions hold every connection slot of the server, and recovers by itself', async () => {
+    const since = await lastSeq(pg);
+    // Drop the service's pooled connections, so that it must open new ones, then take every slot.
+    const admin = pg.client();
+    await admin.connect();
+    await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'hfts'`,
+    );
+    const held: Client[] = [admin];
+    for (;;) {
+      const c = pg.client();
+      const ok = await c.connect().then(
+        () => true,
+        () => false,
+      );
+      if (!ok) break;
+      held.push(c);
+      if (held.length > 1000) throw new Error('the server accepts unbounded connections?');
+    }
+    const outcomes: Outcome[] = [];
+    try {
+      const answers = await Promise.all(
+        [0, 1, 2].map(async (w) => {
+          const started = Date.now();
+          const key = randomUUID();
+          const r = await client.call(
+            'POST',
+            '/transfers',
+            users[w].token,
+            { toWalletId: users[w + 1].wallet, amount: '0.0100', currency: 'USD' },
+            key,
+          );
+          outcomes.push({ key, status: r.status, id: r.body.id as string, attempts: 1 });
+          return { ...r, waited: Date.now() - started };
+        }),
+      );
+      process.stdout.write(
+        `server full (${held.length} outside sessions): ${answers.map((a) => `${a.status} in ${a.waited} ms`).join(', ')}\n`,
+      );
+      for (const a of answers) {
+        expect(a.status).toBe(503);
+        expect(a.body.code).toBe('SERVICE_UNAVAILABLE');
+        expect(Number(a.retryAfter)).toBeGreaterThan(0);
+        // Bounded, not fast: the driver gives up within the connect timeout (1.5 s here); an unbounded
+        // wait would end only at the client's own 15 s abort (status 0).
+        expect(a.waited).toBeLessThan(10_000);
+      }
+      expect(await status(`${service.url}/health/ready`)).toBe(503);
+      expect(await status(`${service.url}/health/live`)).toBe(200);
+    } finally {
+      await Promise.all(held.map((c) => c.end().catch(() => undefined)));
+    }
+    // No restart: the next request opens new connections.
+    let after = 0;
+    for (let i = 0; i < 50 && after !== 201; i++) {
+      const key = randomUUID();
+      const r = await client.call(
+        'POST',
+        '/transfers',
+        users[0].token,
+        { toWalletId: users[1].wallet, amount: '0.0100', currency: 'USD' },
+        key,
+      );
+      outcomes.push({ key, status: r.status, id: r.body.id as string, attempts: 1 });
+      after = r.status;
+      if (after !== 201) await sleep(100);
+    }
+    expect(after).toBe(201);
+    await checkInvariants(pg, outcomes, since);
+  });
+
+  it('answers 503 within the connect timeout when every pooled connection is busy, and finishes the busy ones', async () => {
+    const since = await lastSeq(pg);
+    // A pool of 2, both connections stuck behind row locks held from outside (lock_timeout 8 s),
+    // and a third transfer between free wallets that has no connection to run on.
+    const small = new Service(pg, {
+      DB_POOL_SIZE: '2',
+      DB_CONNECT_TIMEOUT_MS: '1000',
+      DB_LOCK_TIMEOUT_MS: '8000',
+    });
+    await small.start();
+    const api = new Client2(() => small.url);
+    const { users: more } = await setUp(api, 2);
+    const locker = pg.client();
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('SELECT id FROM wallets WHERE id IN ($1, $2) FOR UPDATE', [
+      users[1].wallet,
+      users[3].wallet,
+    ]);
+    const outcomes: Outcome[] = [];
+    const send = async (token: string, to: string) => {
+      const key = randomUUID();
+      const started = Date.now();
+      const r = await api.call(
+        'POST',
+        '/transfers',
+        token,
+        { toWalletId: to, amount: '0.0100', currency: 'USD' },
+        key,
+      );
+      outcomes.push({ key, status: r.status, id: r.body.id as string, attempts: 1 });
+      return { ...r, waited: Date.now() - started };
+    };
+    try {
+      const stuck = [send(users[0].token, users[1].wallet), send(users[2].token, users[3].wallet)];
+      await sleep(300);
+      const starved = await send(more[0].token, more[1].wallet);
+      await locker.query('ROLLBACK');
+      const finished = await Promise.all(stuck);
+      process.stdout.write(
+        `pool busy: free pair got ${starved.status} ${String(starved.body.code)} in ${starved.waited} ms; ` +
+          `the stuck ones ${finished.map((f) => `${f.status} in ${f.waited} ms`).join(', ')}\n`,
+      );
+      expect(starved.status).toBe(503);
+      expect(Number(starved.retryAfter)).toBeGreaterThan(0);
+      expect(starved.waited).toBeLessThan(8_000); // gave up on the pool, not on the 8 s lock wait
+      expect(finished.map((f) => f.status)).toEqual([201, 201]);
+      expect((await send(more[0].token, more[1].wallet)).status).toBe(201);
+    } finally {
+      await locker.end().catch(() => undefined);
+      small.signal('SIGTERM');
+      await small.exit;
+    }
+    await checkInvariants(pg, outcomes, since);
   });
 
   it('keeps logins and transfers working when Redis stops (rate limits fail open), and reports it in readiness', async () => {

@@ -1,3 +1,4 @@
+import { DataSource } from 'typeorm';
 import { startTestApp, type TestApp } from '../support/app';
 import { createUser, fundedUser, type TestUser } from '../support/factories';
 
@@ -99,6 +100,45 @@ describe('database guards (constraints and append-only triggers)', () => {
           [a.wallet.id, amount],
         ),
       ).toMatch(/check constraint/);
+    }
+  });
+
+  it("works as a role that cannot rewrite history: the service's own connections get 42501", async () => {
+    await fundedUser(t, admin, '10');
+    const service = t.app.get(DataSource);
+    const [{ user }] = await service.query<Array<{ user: string }>>(`SELECT current_user AS "user"`);
+    expect(user).toBe('hfts_app');
+    const denied = async (sql: string): Promise<void> => {
+      const error = await service.query(sql).then(
+        () => undefined,
+        (e: Error & { driverError?: { code?: string } }) => e,
+      );
+      expect(error?.driverError?.code).toBe('42501'); // insufficient_privilege, before any trigger runs
+    };
+    await denied(`UPDATE ledger_entries SET amount = 1000`);
+    await denied(`DELETE FROM ledger_entries`);
+    await denied(`TRUNCATE ledger_entries CASCADE`);
+    await denied(`DELETE FROM transactions`);
+    await denied(`TRUNCATE transactions CASCADE`);
+    await denied(`UPDATE transactions SET destination_wallet_id = source_wallet_id`);
+    await denied(`UPDATE transactions SET currency = 'EUR'`);
+    await denied(`UPDATE idempotency_keys SET status_code = 200`);
+    await denied(`DELETE FROM idempotency_keys`);
+    await denied(`DELETE FROM wallets`);
+    await denied(`DELETE FROM users`);
+    await denied(`DROP TABLE ledger_entries`);
+  });
+
+  it('falls back to the login role, and says so, when DB_APP_ROLE names a role it cannot use', async () => {
+    const other = await startTestApp({ DB_APP_ROLE: 'hfts_no_such_role' });
+    try {
+      const [{ user }] = await other.app
+        .get(DataSource)
+        .query<Array<{ user: string }>>(`SELECT current_user AS "user"`);
+      expect(user).not.toBe('hfts_no_such_role');
+      expect(user).not.toBe('hfts_app');
+    } finally {
+      await other.close();
     }
   });
 });
