@@ -26,6 +26,9 @@ export async function createApp(
     requestTimeout: config.env.REQUEST_TIMEOUT_MS,
     connectionTimeout: config.env.REQUEST_TIMEOUT_MS,
     keepAliveTimeout: 65000,
+    // Node checks requestTimeout only every connectionsCheckingInterval (30 s by default): a client
+    // trickling a byte at a time would otherwise hold its socket for up to 30 s past the timeout.
+    http: { connectionsCheckingInterval: 1000 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     trustProxy: false,
@@ -39,8 +42,21 @@ export async function createApp(
   app.setGlobalPrefix('api/v1', { exclude: ['health/live', 'health/ready', 'metrics'] });
 
   const fastify = app.getHttpAdapter().getInstance();
+  // Node bounds the time to receive a request's headers (requestTimeout), but not its body: a client
+  // sending one byte of body every second would hold its socket and a parser forever. Such a socket is
+  // closed once REQUEST_TIMEOUT_MS have passed without the whole body.
+  const bodyTimeoutMs = config.env.REQUEST_TIMEOUT_MS;
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('X-Request-Id', request.id);
+    const raw = request.raw;
+    if (!raw.complete && (raw.headers['content-length'] || raw.headers['transfer-encoding'])) {
+      const timer = setTimeout(() => {
+        if (!raw.complete) raw.socket.destroy();
+      }, bodyTimeoutMs);
+      const clear = (): void => clearTimeout(timer);
+      raw.once('end', clear);
+      raw.once('close', clear);
+    }
     done();
   });
   fastify.addHook('preValidation', (request, _reply, done) => {
