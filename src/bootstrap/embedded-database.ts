@@ -101,6 +101,9 @@ export async function startEmbeddedDatabase(options: {
       'max_connections=300',
       '-c',
       'fsync=on',
+      // Per-statement timings for operators and for `npm run bench` (CREATE EXTENSION pg_stat_statements).
+      '-c',
+      'shared_preload_libraries=pg_stat_statements',
     ],
     onLog: (m: string) => log(m.trim()),
     onError: (m: unknown) => log(String(m)),

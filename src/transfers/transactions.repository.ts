@@ -4,7 +4,8 @@ import type { DataSource } from 'typeorm';
 import { TX_COLUMNS, type TxRow } from './transaction.record';
 
 export interface HistoryFilter {
-  walletId: string;
+  /** The owner of the wallet whose statement this is (one wallet per user). */
+  userId: string;
   /** Only rows older than this seq (the cursor). */
   beforeSeq?: string;
   status?: string;
@@ -55,36 +56,14 @@ export class TransactionsRepository {
   }
 
   /**
-   * One page of a wallet's statement, newest first, by keyset on seq. Each side of a movement has its own
-   * index (source, seq) and (destination, seq), so each branch reads only `limit` index entries at any depth.
+   * One page of a user's wallet statement, newest first, by keyset on seq, in one round trip with the
+   * wallet look-up. `walletId` is null when the user has no wallet.
    */
-  async history(f: HistoryFilter): Promise<HistoryRow[]> {
-    const params: unknown[] = [f.walletId, f.limit];
-    const where: string[] = [];
-    const add = (sql: string, value: unknown): void => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (f.beforeSeq) add('t.seq < ?', f.beforeSeq);
-    if (f.status) add('t.status = ?', f.status);
-    if (f.type) add('t.type = ?', f.type);
-    if (f.from) add('t.created_at >= ?', f.from);
-    if (f.to) add('t.created_at < ?', f.to);
-    const extra = where.map((w) => ` AND ${w}`).join('');
-    const branch = (column: string, direction: string): string =>
-      `(SELECT ${TX_COLUMNS}, t.seq, '${direction}' AS direction FROM transactions t
-         WHERE t.${column} = $1${extra} ORDER BY t.seq DESC LIMIT $2)`;
-    const branches = [
-      ...(f.direction !== 'CREDIT' ? [branch('source_wallet_id', 'DEBIT')] : []),
-      ...(f.direction !== 'DEBIT' ? [branch('destination_wallet_id', 'CREDIT')] : []),
-    ];
-    return await this.dataSource.query<HistoryRow[]>(
-      `SELECT h.*, le.balance_after::text AS balance_after
-         FROM (${branches.join(' UNION ALL ')}) h
-         LEFT JOIN ledger_entries le ON le.transaction_id = h.id AND le.wallet_id = $1
-        ORDER BY h.seq DESC LIMIT $2`,
-      params,
-    );
+  async history(f: HistoryFilter): Promise<{ walletId: string | null; rows: HistoryRow[] }> {
+    const { text, params } = historyQuery(f);
+    const rows = await this.dataSource.query<Array<HistoryRow & { wallet_id: string }>>(text, params);
+    if (rows.length === 0) return { walletId: null, rows: [] };
+    return { walletId: rows[0].wallet_id, rows: rows[0].id === null ? [] : rows };
   }
 
   /** Per currency: sum of balances and holds against completed deposits and withdrawals. */
@@ -123,4 +102,43 @@ export class TransactionsRepository {
     );
     return rows.map((r) => r.id);
   }
+}
+
+/**
+ * The statement query. Each side of a movement has its own index, (source, seq) and (destination, seq),
+ * so each branch reads only `limit` index entries at any depth, and each row's balance comes from one
+ * probe of the (transaction, wallet) unique index. (A join to ledger_entries instead let the planner read
+ * the wallet's whole ledger for every page: 50 ms at 20,000 entries and growing with the statement.)
+ */
+export function historyQuery(f: HistoryFilter): { text: string; params: unknown[] } {
+  const params: unknown[] = [f.userId, f.limit];
+  const where: string[] = [];
+  const add = (sql: string, value: unknown): void => {
+    params.push(value);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (f.beforeSeq) add('t.seq < ?', f.beforeSeq);
+  if (f.status) add('t.status = ?', f.status);
+  if (f.type) add('t.type = ?', f.type);
+  if (f.from) add('t.created_at >= ?', f.from);
+  if (f.to) add('t.created_at < ?', f.to);
+  const extra = where.map((w) => ` AND ${w}`).join('');
+  const branch = (column: string, direction: string): string =>
+    `(SELECT ${TX_COLUMNS}, t.seq, '${direction}' AS direction FROM transactions t
+       WHERE t.${column} = w.id${extra} ORDER BY t.seq DESC LIMIT $2)`;
+  const branches = [
+    ...(f.direction !== 'CREDIT' ? [branch('source_wallet_id', 'DEBIT')] : []),
+    ...(f.direction !== 'DEBIT' ? [branch('destination_wallet_id', 'CREDIT')] : []),
+  ];
+  const text = `SELECT w.id AS wallet_id, p.*
+       FROM wallets w
+       LEFT JOIN LATERAL (
+         SELECT h.*,
+                (SELECT le.balance_after::text FROM ledger_entries le
+                  WHERE le.transaction_id = h.id AND le.wallet_id = w.id) AS balance_after
+           FROM (${branches.join(' UNION ALL ')}) h
+          ORDER BY h.seq DESC LIMIT $2) p ON true
+      WHERE w.user_id = $1
+      ORDER BY p.seq DESC`;
+  return { text, params };
 }

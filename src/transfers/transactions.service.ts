@@ -30,10 +30,7 @@ function decodeCursor(cursor: string): string {
 /** Reads of money history: statements, single transactions, reconciliation. */
 @Injectable()
 export class TransactionsService {
-  constructor(
-    private readonly transactions: TransactionsRepository,
-    private readonly wallets: WalletsService,
-  ) {}
+  constructor(private readonly transactions: TransactionsRepository) {}
 
   /** A transfer for one of its parties or an admin; 404 for anyone else (never reveal that it exists). */
   async getForCaller(caller: AuthUser, id: string): Promise<TransactionDto> {
@@ -46,10 +43,9 @@ export class TransactionsService {
   }
 
   async statement(caller: AuthUser, q: HistoryQueryDto): Promise<StatementPageDto> {
-    const wallet = await this.wallets.getMine(caller.id);
     const limit = q.limit ?? 20;
-    const rows = await this.transactions.history({
-      walletId: wallet.id,
+    const { walletId, rows } = await this.transactions.history({
+      userId: caller.id,
       beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
       status: q.status,
       type: q.type,
@@ -58,6 +54,7 @@ export class TransactionsService {
       to: q.to ? new Date(q.to) : undefined,
       limit: limit + 1,
     });
+    if (walletId === null) throw WalletsService.noWallet();
     const page = rows.slice(0, limit);
     const items: StatementItemDto[] = page.map((r) => ({
       ...TransactionDto.from(txFromRow(r)),

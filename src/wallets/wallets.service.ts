@@ -23,8 +23,11 @@ export class WalletsService {
 
   async getMine(userId: string): Promise<Wallet> {
     const wallet = await this.wallets.getByUserId(userId);
-    if (!wallet)
-      throw new AppError('WALLET_NOT_FOUND', 'You have no wallet yet: create one with POST /api/v1/wallets');
+    if (!wallet) throw WalletsService.noWallet();
     return wallet;
+  }
+
+  static noWallet(): AppError {
+    return new AppError('WALLET_NOT_FOUND', 'You have no wallet yet: create one with POST /api/v1/wallets');
   }
 }

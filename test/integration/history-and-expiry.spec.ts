@@ -7,6 +7,7 @@ import { expectLedgerConsistent } from '../support/ledger-checks';
 import { buildDataSourceOptions } from '../../src/database/data-source-options';
 import { Wallet } from '../../src/wallets/wallet.entity';
 import { Money } from '../../src/common/money/money';
+import { historyQuery } from '../../src/transfers/transactions.repository';
 
 const API = '/api/v1';
 
@@ -30,6 +31,62 @@ describe('statements, hold expiry and the lost-update regression', () => {
       .send({ toWalletId, amount, currency: 'USD', ...extra });
   const statement = (u: TestUser, query: Record<string, unknown> = {}) =>
     request(t.server).get(`${API}/wallets/me/transactions`).query(query).auth(u.token, { type: 'bearer' });
+
+  it('answers 404 WALLET_NOT_FOUND without a wallet, and an empty page for a wallet with no history', async () => {
+    const none = await createUser(t);
+    const res = await statement(none).expect(404);
+    expect(res.body.code).toBe('WALLET_NOT_FOUND');
+    const empty = await fundedUser(t, admin, '0');
+    const page = await statement(empty.user).expect(200);
+    expect(page.body).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('reads about `limit` rows for a statement page at any depth (the plan, not the clock)', async () => {
+    const { user, wallet } = await fundedUser(t, admin, '0');
+    const other = await fundedUser(t, admin, '1000');
+    for (let i = 0; i < 3; i++) await send(other.user, wallet.id, '1'); // both sides in the statement
+    const entries = 5000;
+    await t.sql.query(
+      `WITH d AS (INSERT INTO transactions (type, status, destination_wallet_id, amount, currency, completed_at)
+                  SELECT 'DEPOSIT', 'COMPLETED', $1, 0.01, 'USD', now() FROM generate_series(1, $2) RETURNING id, seq)
+       INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after)
+       SELECT $1, id, 0.01, 3 + 0.01 * row_number() OVER (ORDER BY seq) FROM d`,
+      [wallet.id, entries],
+    );
+    await t.sql.query(`UPDATE wallets SET balance = balance + $2 * 0.01 WHERE id = $1`, [wallet.id, entries]);
+    await t.sql.query('ANALYZE');
+    const { rows: bounds } = await t.sql.query<{ lo: string; hi: string }>(
+      `SELECT min(seq)::text AS lo, max(seq)::text AS hi FROM transactions WHERE destination_wallet_id = $1`,
+      [wallet.id],
+    );
+    type PlanNode = {
+      'Actual Rows': number;
+      'Actual Loops': number;
+      Plans?: PlanNode[];
+      'Node Type': string;
+    };
+    const rowsRead = (n: PlanNode): number =>
+      (/Scan/.test(n['Node Type']) ? n['Actual Rows'] * n['Actual Loops'] : 0) +
+      (n.Plans ?? []).reduce((sum, c) => sum + rowsRead(c), 0);
+    for (const beforeSeq of [
+      bounds[0].hi,
+      String((BigInt(bounds[0].lo) + BigInt(bounds[0].hi)) / 2n),
+      bounds[0].lo,
+    ]) {
+      const q = historyQuery({ userId: user.id, limit: 51, beforeSeq });
+      const { rows } = await t.sql.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${q.text}`,
+        q.params,
+      );
+      expect(rowsRead(rows[0]['QUERY PLAN'][0].Plan)).toBeLessThan(51 * 4);
+    }
+    // And the page itself is right: newest first, running balance from the ledger.
+    const page = await statement(user, { limit: 2 }).expect(200);
+    expect(page.body.items.map((i: { balanceAfter: string }) => i.balanceAfter)).toEqual([
+      '53.0000',
+      '52.9900',
+    ]);
+  });
 
   it('pages a statement newest first, each item once, stable while new transactions arrive', async () => {
     const a = await fundedUser(t, admin, '100');
