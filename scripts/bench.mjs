@@ -271,7 +271,7 @@ const pickers = {
   },
 };
 
-async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATION, overallRate } = {}) {
+async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATION } = {}) {
   const codes = {};
   let ok = 0;
   const before = await counters();
@@ -282,7 +282,6 @@ async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATI
     url: base,
     connections,
     duration,
-    ...(overallRate ? { overallRate } : {}),
     requests: [
       {
         method: 'POST',
@@ -301,15 +300,7 @@ async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATI
         },
         onResponse: (status, body) => {
           if (status >= 200 && status < 300) ok += 1;
-          else {
-            let code = '';
-            try {
-              code = JSON.parse(body).code ?? '';
-            } catch {
-              /* not JSON */
-            }
-            codes[`${status} ${code}`.trim()] = (codes[`${status} ${code}`.trim()] ?? 0) + 1;
-          }
+          else countRefusal(codes, status, body);
         },
       },
     ],
@@ -318,7 +309,6 @@ async function httpLoad(scenario, { connections = CONNECTIONS, duration = DURATI
   return {
     scenario,
     connections,
-    overallRate: overallRate ?? null,
     transfersPerSecond: Math.round(ok / duration),
     latencyMs: {
       p50: result.latency.p50,
@@ -376,16 +366,7 @@ async function pacedLoad(scenario, { rate, duration = DURATION }) {
           res.on('end', () => {
             latencies.push(performance.now() - due);
             if (res.statusCode >= 200 && res.statusCode < 300) ok += 1;
-            else {
-              let code = '';
-              try {
-                code = JSON.parse(text).code ?? '';
-              } catch {
-                /* not JSON */
-              }
-              const k = `${res.statusCode} ${code}`.trim();
-              codes[k] = (codes[k] ?? 0) + 1;
-            }
+            else countRefusal(codes, res.statusCode, text);
             resolve();
           });
         },
@@ -413,8 +394,7 @@ async function pacedLoad(scenario, { rate, duration = DURATION }) {
   agent.destroy();
   const after = await counters();
   latencies.sort((x, y) => x - y);
-  const at = (p) =>
-    Math.round(latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0);
+  const at = (p) => Math.round(pct(latencies, p));
   return {
     scenario,
     offeredRate: rate,
@@ -424,6 +404,18 @@ async function pacedLoad(scenario, { rate, duration = DURATION }) {
     conflictsPerSuccess: ok ? +((after.conflicts - before.conflicts) / ok).toFixed(4) : 0,
     serviceCpuSeconds: +(cpuOf(service.pid) - cpu0).toFixed(1),
   };
+}
+
+/** Counts a refused response under "<status> <code>" (the problem-details code when the body has one). */
+function countRefusal(codes, status, body) {
+  let code = '';
+  try {
+    code = JSON.parse(body).code ?? '';
+  } catch {
+    /* not JSON */
+  }
+  const key = `${status} ${code}`.trim();
+  codes[key] = (codes[key] ?? 0) + 1;
 }
 
 /** CPU seconds this process (the load generator) used since `start` (a process.cpuUsage() value). */

@@ -16,18 +16,20 @@ export async function prepareDatabase(s: DatabaseSettings): Promise<DatabaseSett
   });
   await owner.initialize();
   try {
-    if (!s.appRole) return { ...s, runMigrations: false };
-    const rows = await owner.query<unknown[]>(
-      `SELECT 1 FROM pg_roles WHERE rolname = $1 AND pg_has_role(current_user, oid, 'MEMBER')`,
-      [s.appRole],
-    );
-    if (rows.length === 0) {
-      new Logger('Database').warn(
-        `role ${s.appRole} does not exist or ${s.user} may not switch to it: working as ${s.user}`,
+    let appRole = s.appRole;
+    if (appRole) {
+      const rows = await owner.query<unknown[]>(
+        `SELECT 1 FROM pg_roles WHERE rolname = $1 AND pg_has_role(current_user, oid, 'MEMBER')`,
+        [appRole],
       );
-      return { ...s, runMigrations: false, appRole: undefined };
+      if (rows.length === 0) {
+        new Logger('Database').warn(
+          `role ${appRole} does not exist or ${s.user} may not switch to it: working as ${s.user}`,
+        );
+        appRole = undefined;
+      }
     }
-    return { ...s, runMigrations: false };
+    return { ...s, runMigrations: false, appRole };
   } finally {
     await owner.destroy();
   }

@@ -117,19 +117,7 @@ describe('connection faults', () => {
     const outcomes: Outcome[] = [];
     try {
       const answers = await Promise.all(
-        [0, 1, 2].map(async (w) => {
-          const started = Date.now();
-          const key = randomUUID();
-          const r = await client.call(
-            'POST',
-            '/transfers',
-            users[w].token,
-            { toWalletId: users[w + 1].wallet, amount: '0.0100', currency: 'USD' },
-            key,
-          );
-          outcomes.push({ key, status: r.status, id: r.body.id as string, attempts: 1 });
-          return { ...r, waited: Date.now() - started };
-        }),
+        [0, 1, 2].map((w) => client.transferOnce(users[w].token, users[w + 1].wallet, '0.0100', outcomes)),
       );
       process.stdout.write(
         `server full (${held.length} outside sessions): ${answers.map((a) => `${a.status} in ${a.waited} ms`).join(', ')}\n`,
@@ -150,16 +138,7 @@ describe('connection faults', () => {
     // No restart: the next request opens new connections.
     let after = 0;
     for (let i = 0; i < 50 && after !== 201; i++) {
-      const key = randomUUID();
-      const r = await client.call(
-        'POST',
-        '/transfers',
-        users[0].token,
-        { toWalletId: users[1].wallet, amount: '0.0100', currency: 'USD' },
-        key,
-      );
-      outcomes.push({ key, status: r.status, id: r.body.id as string, attempts: 1 });
-      after = r.status;
+      after = (await client.transferOnce(users[0].token, users[1].wallet, '0.0100', outcomes)).status;
       if (after !== 201) await sleep(100);
     }
     expect(after).toBe(201);
@@ -186,19 +165,7 @@ describe('connection faults', () => {
       users[3].wallet,
     ]);
     const outcomes: Outcome[] = [];
-    const send = async (token: string, to: string) => {
-      const key = randomUUID();
-      const started = Date.now();
-      const r = await api.call(
-        'POST',
-        '/transfers',
-        token,
-        { toWalletId: to, amount: '0.0100', currency: 'USD' },
-        key,
-      );
-      outcomes.push({ key, status: r.status, id: r.body.id as string, attempts: 1 });
-      return { ...r, waited: Date.now() - started };
-    };
+    const send = (token: string, to: string) => api.transferOnce(token, to, '0.0100', outcomes);
     try {
       const stuck = [send(users[0].token, users[1].wallet), send(users[2].token, users[3].wallet)];
       await sleep(300);
@@ -241,13 +208,7 @@ describe('connection faults', () => {
     try {
       await withRedis.start();
       const api = new Client2(() => withRedis.url);
-      const transferOnce = async () => {
-        const key = randomUUID();
-        const body = { toWalletId: users[3].wallet, amount: '0.0100', currency: 'USD' };
-        const r = await api.call('POST', '/transfers', users[2].token, body, key);
-        done.push({ key, status: r.status, id: r.body.id as string, attempts: 1 });
-        return r;
-      };
+      const transferOnce = () => api.transferOnce(users[2].token, users[3].wallet, '0.0100', done);
       expect((await transferOnce()).status).toBe(201);
       redis.kill('SIGKILL');
       await sleep(500);

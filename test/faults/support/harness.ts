@@ -194,6 +194,18 @@ export class Client2 {
   }
 
   /**
+   * One transfer attempt with a new Idempotency-Key, recorded in `outcomes` for the invariant check;
+   * returns the response and how long it took.
+   */
+  async transferOnce(token: string, toWalletId: string, amount: string, outcomes: Outcome[]) {
+    const key = randomUUID();
+    const started = Date.now();
+    const r = await this.call('POST', '/transfers', token, { toWalletId, amount, currency: 'USD' }, key);
+    outcomes.push({ key, status: r.status, id: r.body.id as string, attempts: 1 });
+    return { ...r, waited: Date.now() - started };
+  }
+
+  /**
    * A transfer that a careful client makes: when the outcome is unknown (no response, 503, 409 in
    * progress) it retries with the SAME Idempotency-Key, so the transfer applies at most once.
    */
