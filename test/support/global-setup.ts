@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -15,8 +15,6 @@ export default async function globalSetup(): Promise<void> {
   const g = globalThis as { __hftsEmbedded?: { stop(): Promise<void> } };
   if (!process.env.POSTGRES_HOST) {
     const dir = mkdtempSync(join(tmpdir(), 'hfts-test-pg-'));
-    // PostgreSQL runs as its own OS user when we are root: it must be able to enter the directory.
-    chmodSync(dir, 0o755);
     const embedded = await startEmbeddedDatabase({
       dataDir: join(dir, 'data'),
       database: 'postgres',

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -38,9 +38,7 @@ export class Postgres {
   port = 0;
 
   constructor() {
-    const dir = mkdtempSync(join(tmpdir(), 'hfts-faults-pg-'));
-    chmodSync(dir, 0o755);
-    this.dataDir = join(dir, 'data');
+    this.dataDir = join(mkdtempSync(join(tmpdir(), 'hfts-faults-pg-')), 'data');
   }
 
   async start(): Promise<void> {
