@@ -164,6 +164,15 @@ export class EnvironmentVariables {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
+  // Which proxies to trust for the client address (X-Forwarded-For), as Fastify's trustProxy: empty or
+  // false (default: the socket's peer is the client), true (any), a hop count, or a comma-separated list
+  // of addresses and CIDR ranges. Behind a load balancer, per-IP limits need it.
+  @IsString()
+  @Matches(/^(|true|false|\d{1,2}|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/, {
+    message: 'TRUST_PROXY must be empty, true, false, a hop count or a comma-separated list of addresses',
+  })
+  TRUST_PROXY = '';
+
   // Comma-separated list of allowed origins; empty disables CORS.
   @IsString()
   CORS_ORIGINS = '';
@@ -230,6 +239,13 @@ export class EnvironmentVariables {
   @Min(0)
   @Max(50)
   TRANSFER_LOCK_AFTER_ATTEMPTS = 3;
+
+  // The in-process per-wallet queue: movements on one wallet wait for each other inside an instance
+  // instead of colliding on its version in the database. Off: every movement goes straight to the
+  // database's version check (the tests run the money suites both ways, so each path is proved).
+  @Transform(toBool)
+  @IsBoolean()
+  TRANSFER_QUEUE = true;
 
   @Transform(toInt)
   @IsInt()

@@ -291,7 +291,7 @@ export class TransferService {
       iat: 0,
     };
     try {
-      await this.queue.run([`t:${transferId}`], () =>
+      await this.serialized([`t:${transferId}`], () =>
         this.attempts('expiry', async (mode) => {
           const decide = (state: EngineState, now: Date): Decision => {
             const tx = state.transaction;
@@ -450,6 +450,11 @@ export class TransferService {
 
   // --- execution: idempotency, attempts, retries ---
 
+  /** Runs a movement behind earlier ones on the same keys (TRANSFER_QUEUE), or at once when the queue is off. */
+  private serialized<T>(keys: string[], task: () => Promise<T>): Promise<T> {
+    return this.config.env.TRANSFER_QUEUE ? this.queue.run(keys, task) : task();
+  }
+
   /** The queue key of a user's wallet: its id once known, the user id until then. */
   private walletKey(userId: string): string {
     const walletId = this.walletOfUser.get(userId);
@@ -481,7 +486,7 @@ export class TransferService {
     this.inFlight.add(flightKey);
     try {
       const stateQuery: StateQuery = { ...query, caller: caller.id, key: idem.key };
-      const result = await this.queue.run(keys, () =>
+      const result = await this.serialized(keys, () =>
         this.attempts(kind, (mode) =>
           this.runOnce(
             mode,
