@@ -576,15 +576,30 @@ describe('wallets, transfers and the ledger (real PostgreSQL, over HTTP)', () =>
         currency: 'USD',
         hold: true,
       });
+      expect(hold.status).toBe(201);
+      // Captures take part of the hold, so the final balances say which kind of request won.
+      const kinds = Array.from({ length: 100 }, (_, i) => (i % 2 ? 'capture' : 'void'));
       const results = await Promise.all(
-        Array.from({ length: 100 }, (_, i) =>
-          post(b.user, `/transfers/${hold.body.id}/${i % 2 ? 'capture' : 'void'}`),
+        kinds.map((kind) =>
+          post(b.user, `/transfers/${hold.body.id}/${kind}`, kind === 'capture' ? { amount: '20' } : {}),
         ),
       );
-      expect(results.filter((r) => r.status === 200)).toHaveLength(1);
-      expect(results.filter((r) => r.status !== 200).every((r) => r.status === 409)).toBe(true);
-      const after = (await wallet(a.user)).balance;
-      expect(['0.0000', '50.0000']).toContain(after);
+      const winners = results.flatMap((r, i) => (r.status === 200 ? [i] : []));
+      expect(winners).toHaveLength(1);
+      // Every request has its own key, so each loser can only be told the hold is no longer pending.
+      expect(
+        results.filter((r) => r.status !== 200).map((r) => [r.status, (r.body as { code?: string }).code]),
+      ).toEqual(Array.from({ length: 99 }, () => [409, 'TRANSFER_NOT_PENDING']));
+      const winner = results[winners[0]];
+      if (kinds[winners[0]] === 'capture') {
+        expect(winner.body).toMatchObject({ id: hold.body.id, status: 'COMPLETED', amount: '20.0000' });
+        expect(await wallet(a.user)).toMatchObject({ balance: '30.0000', availableBalance: '30.0000' });
+        expect(await wallet(b.user)).toMatchObject({ balance: '20.0000', availableBalance: '20.0000' });
+      } else {
+        expect(winner.body).toMatchObject({ id: hold.body.id, status: 'FAILED', failureReason: 'VOIDED' });
+        expect(await wallet(a.user)).toMatchObject({ balance: '50.0000', availableBalance: '50.0000' });
+        expect(await wallet(b.user)).toMatchObject({ balance: '0.0000', availableBalance: '0.0000' });
+      }
       await expectLedgerConsistent(t, admin);
     });
 
