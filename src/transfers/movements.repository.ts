@@ -24,8 +24,16 @@ export interface StoredResponse {
   body: unknown;
 }
 
+/** The caller as the database has it now (not as the token or a cache says). */
+export interface CallerState {
+  status: string;
+  role: string;
+}
+
 export interface EngineState {
   idempotency: StoredResponse | null;
+  /** Null for the system (hold expiry) or a user that no longer exists. */
+  caller: CallerState | null;
   wallets: WalletState[];
   transaction: TxRecord | null;
 }
@@ -64,6 +72,12 @@ export interface WritePlan {
     failureReason: string | null;
     at: Date;
   };
+  /**
+   * Users who must still be ACTIVE (and, for `admins`, ADMIN) when the write runs: the caller and every
+   * party that must be active. Checked inside the statement, so a status change that committed before it
+   * started is always seen, whatever any cache says.
+   */
+  actors?: { active: string[]; admins: string[] };
   /** The response to keep for the caller's Idempotency-Key, written with the movement or not at all. */
   idempotency?: { caller: string; key: string; hash: string; status: number; body: unknown };
   now: Date;
@@ -71,6 +85,7 @@ export interface WritePlan {
 
 interface StateRow {
   idem: StoredResponse | null;
+  caller: CallerState | null;
   wallets: Array<Omit<WalletState, 'balance' | 'held'> & { balance: string; held: string }> | null;
   tx: TxRow | null;
 }
@@ -115,6 +130,7 @@ export class MovementsRepository {
       `SELECT
         (SELECT json_build_object('hash', k.request_hash, 'status', k.status_code, 'body', k.response)
            FROM idempotency_keys k WHERE k.user_id = $1 AND k.key = $2) AS idem,
+        (SELECT json_build_object('status', c.status, 'role', c.role) FROM users c WHERE c.id = $1) AS caller,
         (SELECT json_agg(json_build_object('id', w.id, 'userId', w.user_id, 'currency', w.currency,
                  'balance', w.balance::text, 'held', w.held::text, 'version', w.version, 'userStatus', u.status))
            FROM wallets w JOIN users u ON u.id = w.user_id
@@ -129,6 +145,7 @@ export class MovementsRepository {
     const row = rows[0];
     return {
       idempotency: row.idem,
+      caller: row.caller,
       wallets: (row.wallets ?? []).map((w) => ({
         ...w,
         balance: Money.fromDb(w.balance),
@@ -138,9 +155,16 @@ export class MovementsRepository {
     };
   }
 
-  /** Locks the wallets in ascending id order (the locked path: no deadlock between opposite transfers). */
+  /**
+   * Locks the wallets in ascending id order (the locked path: no deadlock between opposite transfers).
+   * FOR NO KEY UPDATE, the lock an UPDATE of a wallet takes anyway: unlike FOR UPDATE it does not conflict
+   * with the FOR KEY SHARE lock that a foreign-key check takes on a wallet a statement only references
+   * (the receiver of a hold, the parties of a FAILED record), so those references never join a lock cycle.
+   */
   async lockWallets(manager: EntityManager, ids: string[]): Promise<void> {
-    await manager.query(`SELECT id FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [ids]);
+    await manager.query(`SELECT id FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, [
+      ids,
+    ]);
   }
 
   /** Runs a write plan as one statement. Throws SQLSTATE 40001 when a version or PENDING check fails. */
@@ -164,9 +188,11 @@ export class MovementsRepository {
         )
         .join(', ');
       ctes.push(`v(id, version, dbal, dheld, active) AS (VALUES ${values})`);
-      // Row locks in id order for the instant of this statement: opposite transfers cannot deadlock.
+      // Row locks in id order for the instant of this statement: opposite transfers cannot deadlock. NO KEY
+      // UPDATE (see lockWallets): wallets this statement only references keep just a foreign key's KEY
+      // SHARE lock, which no lock the engine takes conflicts with.
       ctes.push(
-        `lk AS (SELECT w.id FROM wallets w WHERE w.id IN (SELECT id FROM v) ORDER BY w.id FOR UPDATE)`,
+        `lk AS (SELECT w.id FROM wallets w WHERE w.id IN (SELECT id FROM v) ORDER BY w.id FOR NO KEY UPDATE)`,
       );
       ctes.push(`upd AS (
         UPDATE wallets w SET balance = w.balance + v.dbal, held = w.held + v.dheld, version = w.version + 1, updated_at = ${now}
@@ -186,9 +212,17 @@ export class MovementsRepository {
       counts.push('(SELECT count(*) FROM tu)');
     }
     const expected = wallets.length + (plan.settle ? 1 : 0);
+    const conditions = [`${counts.length ? counts.join(' + ') : '0'} = ${$(expected, '::int')}`];
+    const actors = plan.actors ?? { active: [], admins: [] };
+    const mustBeActive = [...new Set([...actors.active, ...actors.admins])];
+    if (mustBeActive.length > 0) {
+      conditions.push(
+        `(SELECT count(*) FROM users u WHERE u.id = ANY(${$(mustBeActive, '::uuid[]')}) AND u.status = 'ACTIVE'
+            AND (u.role = 'ADMIN' OR NOT u.id = ANY(${$(actors.admins, '::uuid[]')}))) = ${$(mustBeActive.length, '::int')}`,
+      );
+    }
     ctes.push(
-      `chk AS (SELECT CASE WHEN ${counts.length ? counts.join(' + ') : '0'} = ${$(expected, '::int')}
-                      THEN true ELSE hfts_write_conflict() END AS ok)`,
+      `chk AS (SELECT CASE WHEN ${conditions.join(' AND ')} THEN true ELSE hfts_write_conflict() END AS ok)`,
     );
     if (plan.insert) {
       const t = plan.insert;

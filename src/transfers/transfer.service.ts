@@ -45,6 +45,13 @@ export interface CashInput {
 
 type Mode = 'optimistic' | 'locked';
 
+/**
+ * Who the caller must be for a movement, checked against the database (never the token or a cache):
+ * `party`, the caller is the sender and the rules refuse an inactive sender themselves (422, recorded);
+ * `user`, any ACTIVE user (403 ACCOUNT_INACTIVE otherwise); `admin`, an ACTIVE admin.
+ */
+type Actor = 'party' | 'user' | 'admin';
+
 /** Decides what one attempt does, from a fresh read of the state. */
 type Decision =
   { plan: WritePlan; result: MovementResult } | { refuse: AppError; record?: TxRecord; store: boolean };
@@ -92,6 +99,7 @@ export class TransferService {
     const keys = [this.walletKey(caller.id), `w:${input.toWalletId}`];
     return this.execute(
       'transfer',
+      'party',
       caller,
       idem,
       keys,
@@ -146,6 +154,8 @@ export class TransferService {
             'The destination balance would pass 14 integer digits',
           );
         }
+        // A hold changes only the sender's wallet; the receiver must still be ACTIVE when it is written.
+        const actors = hold ? { active: [dest.userId], admins: [] } : undefined;
         const wallets: WalletChange[] = hold
           ? [
               {
@@ -160,7 +170,7 @@ export class TransferService {
               { ...debit(source, input.amount), requireActive: true },
               { ...credit(dest, input.amount), requireActive: true },
             ];
-        return this.accept(idem, caller, { wallets, insert: tx, now }, tx, 201);
+        return this.accept(idem, caller, { wallets, insert: tx, actors, now }, tx, 201);
       },
     );
   }
@@ -173,6 +183,7 @@ export class TransferService {
   ): Promise<MovementResult> {
     return this.execute(
       'deposit',
+      'admin',
       admin,
       idem,
       [`w:${walletId}`],
@@ -197,6 +208,7 @@ export class TransferService {
   withdraw(caller: AuthUser, idem: IdempotencyContext, input: CashInput): Promise<MovementResult> {
     return this.execute(
       'withdrawal',
+      'party',
       caller,
       idem,
       [this.walletKey(caller.id)],
@@ -232,6 +244,7 @@ export class TransferService {
   ): Promise<MovementResult> {
     return this.execute(
       'capture',
+      'user',
       caller,
       idem,
       [`t:${transferId}`],
@@ -243,7 +256,8 @@ export class TransferService {
         const held = tx.heldAmount as Money;
         const captured = amount ?? held;
         if (captured.gt(held)) return this.refuse('AMOUNT_EXCEEDS_HOLD', `Only ${held.toFixed4()} is held`);
-        const inactive = this.inactiveParty([dest]);
+        // Money never leaves a SUSPENDED or CLOSED account: the hold stays PENDING (void and expiry release it).
+        const inactive = this.inactiveParty([source, dest]);
         if (inactive) return this.refuse('ACCOUNT_INACTIVE_PARTY', inactive);
         if (!dest.balance.plus(captured).fitsBalance()) {
           return this.refuse(
@@ -254,10 +268,11 @@ export class TransferService {
         const settled: TxRecord = { ...tx, status: 'COMPLETED', amount: captured, completedAt: now };
         const plan: WritePlan = {
           wallets: [
-            { ...debit(source, captured), held: held.neg(), requireActive: false },
+            { ...debit(source, captured), held: held.neg(), requireActive: true },
             { ...credit(dest, captured), requireActive: true },
           ],
           settle: { id: tx.id, status: 'COMPLETED', amount: captured, failureReason: null, at: now },
+          actors: found.actors,
           now,
         };
         return this.accept(idem, caller, plan, settled, 200);
@@ -268,6 +283,7 @@ export class TransferService {
   void(caller: AuthUser, idem: IdempotencyContext, transferId: string): Promise<MovementResult> {
     return this.execute(
       'void',
+      'user',
       caller,
       idem,
       [`t:${transferId}`],
@@ -276,7 +292,7 @@ export class TransferService {
         const found = this.pendingHold(caller, state, transferId, now);
         if ('refuse' in found) return found;
         return this.release(found.tx, found.source, 'VOIDED', now, (plan, settled) =>
-          this.accept(idem, caller, plan, settled, 200),
+          this.accept(idem, caller, { ...plan, actors: found.actors }, settled, 200),
         );
       },
     );
@@ -322,11 +338,14 @@ export class TransferService {
     state: EngineState,
     transferId: string,
     now: Date,
-  ): { tx: TxRecord; source: WalletState; dest: WalletState } | Extract<Decision, { refuse: AppError }> {
+  ):
+    | { tx: TxRecord; source: WalletState; dest: WalletState; actors: WritePlan['actors'] }
+    | Extract<Decision, { refuse: AppError }> {
     const tx = state.transaction;
     const source = state.wallets.find((w) => w.id === tx?.sourceWalletId);
     const dest = state.wallets.find((w) => w.id === tx?.destinationWalletId);
-    const isAdmin = caller.role === 'ADMIN';
+    // The role as the database has it now: a token issued to a former admin grants nothing.
+    const isAdmin = state.caller?.role === 'ADMIN';
     if (
       !tx ||
       tx.type !== 'TRANSFER' ||
@@ -345,7 +364,9 @@ export class TransferService {
     if (tx.holdExpiresAt && tx.holdExpiresAt <= now) {
       return this.refuse('TRANSFER_NOT_PENDING', 'The hold has expired', false);
     }
-    return { tx, source, dest };
+    // Acting as an admin on someone else's hold: the write checks the caller is still an admin.
+    const actors = { active: [], admins: caller.id === dest.userId ? [] : [caller.id] };
+    return { tx, source, dest, actors };
   }
 
   private release(
@@ -471,6 +492,7 @@ export class TransferService {
 
   private async execute(
     kind: string,
+    actor: Actor,
     caller: AuthUser,
     idem: IdempotencyContext,
     keys: string[],
@@ -494,7 +516,9 @@ export class TransferService {
             (state, now) => {
               this.remember(state.wallets);
               if (state.idempotency) return { replay: state.idempotency };
-              const decision = decide(state, now);
+              const barred = callerRefusal(actor, state);
+              if (barred) return { refuse: barred, store: false };
+              const decision = withCaller(decide(state, now), caller.id, actor);
               if ('refuse' in decision && decision.store && decision.refuse.status === 422) {
                 // Business refusals are kept like successes, so a retry with the same key gets the same answer.
                 const body = problemFromAppError(decision.refuse, idem.requestId);
@@ -508,6 +532,7 @@ export class TransferService {
                     status: 422,
                     body,
                   },
+                  actors: callerActors(caller.id, actor),
                   now,
                 };
                 return { plan, error: decision.refuse };
@@ -536,7 +561,10 @@ export class TransferService {
       Decision | { replay: NonNullable<EngineState['idempotency']> } | { plan: WritePlan; error: AppError },
     requestHash?: string,
   ): Promise<MovementResult> {
-    const attempt = async (manager?: EntityManager): Promise<MovementResult> => {
+    // A refusal that must be kept (its FAILED record and stored response) is returned out of the attempt
+    // and thrown only after the write committed: thrown inside the locked path's transaction, it would roll
+    // its own record back, and the key would later move money.
+    const attempt = async (manager?: EntityManager): Promise<MovementResult | { stored: AppError }> => {
       if (manager) {
         const probe = await this.movements.readState(query, manager);
         await this.movements.lockWallets(
@@ -568,10 +596,12 @@ export class TransferService {
         }
         throw err;
       }
-      if ('error' in decision) throw decision.error;
+      if ('error' in decision) return { stored: decision.error };
       return decision.result;
     };
-    return mode === 'locked' ? this.movements.transaction((m) => attempt(m)) : attempt();
+    const outcome = mode === 'locked' ? await this.movements.transaction((m) => attempt(m)) : await attempt();
+    if ('stored' in outcome) throw outcome.stored;
+    return outcome;
   }
 
   private async attempts(
@@ -621,6 +651,35 @@ export class TransferService {
 }
 
 class ReplayNeeded extends Error {}
+
+/** Why the caller may not make this movement at all, from the database's view of them (not the token's). */
+function callerRefusal(actor: Actor, state: EngineState): AppError | undefined {
+  if (actor === 'party') return undefined; // the rules refuse an inactive sender, recorded as FAILED
+  if (state.caller?.status !== 'ACTIVE') {
+    return new AppError('ACCOUNT_INACTIVE', `Your account is ${state.caller?.status ?? 'gone'}`);
+  }
+  if (actor === 'admin' && state.caller.role !== 'ADMIN') {
+    return new AppError('FORBIDDEN', 'Only an admin can do this');
+  }
+  return undefined;
+}
+
+/** The caller's own conditions, checked again inside the write (a sender is checked through its wallet). */
+function callerActors(callerId: string, actor: Actor): NonNullable<WritePlan['actors']> {
+  if (actor === 'party') return { active: [], admins: [] };
+  return { active: [callerId], admins: actor === 'admin' ? [callerId] : [] };
+}
+
+function withCaller(decision: Decision, callerId: string, actor: Actor): Decision {
+  if (!('plan' in decision)) return decision;
+  const own = callerActors(callerId, actor);
+  const plan = decision.plan;
+  plan.actors = {
+    active: [...own.active, ...(plan.actors?.active ?? [])],
+    admins: [...own.admins, ...(plan.actors?.admins ?? [])],
+  };
+  return decision;
+}
 
 function retryReason(err: unknown): string | undefined {
   const code = sqlState(err);
