@@ -2,7 +2,9 @@ import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import { ApiExcludeEndpoint, ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
+  type HealthCheckResult,
   HealthCheckService,
+  type HealthIndicatorResult,
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
@@ -34,17 +36,33 @@ export class HealthController {
 
   @Get('health/ready')
   @HealthCheck()
-  @ApiOkResponse({ description: 'The database (and Redis, when configured) answer' })
-  @ApiServiceUnavailableResponse({ description: 'A dependency is down, or the instance is shutting down' })
-  ready() {
-    return this.health.check([
+  @ApiOkResponse({
+    description:
+      'The database answers and the instance is not shutting down. Redis, when configured, is reported ' +
+      'in `details.redis` (and `info.redis` when up) as up or down, but a Redis outage alone keeps ' +
+      'readiness at 200: rate limiting fails open without it (see the `redis_up` metric)',
+  })
+  @ApiServiceUnavailableResponse({
+    description: 'The database is down, or the instance is shutting down (never because of Redis alone)',
+  })
+  async ready(): Promise<HealthCheckResult> {
+    // Redis is optional: without it rate limits count per instance (FailOpenThrottlerStorage), so it
+    // must not take the instance out of rotation. It is checked beside the required checks, not in them.
+    const redis = this.redis ? this.pingRedis(this.redis) : undefined; // never rejects
+    const result = await this.health.check([
       () => {
         const indicator = this.indicators.check('instance');
         return this.lifecycle.isShuttingDown ? indicator.down({ reason: 'shutting down' }) : indicator.up();
       },
       () => this.db.pingCheck('database', { timeout: 1500 }),
-      ...(this.redis ? [() => this.pingRedis(this.redis as Redis)] : []),
     ]);
+    const redisResult = await redis;
+    if (!redisResult) return result;
+    return {
+      ...result,
+      info: redisResult.redis.status === 'up' ? { ...result.info, ...redisResult } : result.info,
+      details: { ...result.details, ...redisResult },
+    };
   }
 
   @Get('metrics')
@@ -55,13 +73,16 @@ export class HealthController {
     void reply.header('Content-Type', this.metrics.registry.contentType).send(body);
   }
 
-  private async pingRedis(client: Redis) {
+  /** Never throws; keeps the `redis_up` gauge current between the client's connection events. */
+  private async pingRedis(client: Redis): Promise<HealthIndicatorResult<'redis'>> {
     const indicator = this.indicators.check('redis');
     try {
       await client.ping();
-      return indicator.up();
+      this.metrics.redisUp.set(1);
+      return indicator.up({ required: false });
     } catch (err) {
-      return indicator.down({ message: err instanceof Error ? err.message : 'unreachable' });
+      this.metrics.redisUp.set(0);
+      return indicator.down({ required: false, message: err instanceof Error ? err.message : 'unreachable' });
     }
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Prometheus metrics of one app instance. A registry per instance (not prom-client's global one) so
@@ -56,7 +56,23 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /**
+   * 1 while the optional Redis is connected and answers, 0 while it is configured but down. Readiness
+   * does not fail on Redis (rate limiting fails open), so this is where operators see an outage.
+   * Registered only when REDIS_HOST is set: an unlabelled gauge would otherwise read 0 ("down") on an
+   * instance that has no Redis at all.
+   */
+  readonly redisUp = new Gauge({
+    name: 'redis_up',
+    help: 'Whether the optional Redis answers (1) or not (0); absent when REDIS_HOST is unset',
+    registers: [],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  trackRedis(): void {
+    if (!this.registry.getSingleMetric('redis_up')) this.registry.registerMetric(this.redisUp);
   }
 }

@@ -1,17 +1,19 @@
 import { Logger, type Provider } from '@nestjs/common';
 import Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from './metrics.service';
 
 export const REDIS = Symbol('REDIS');
 
-/** One shared ioredis client, or null when REDIS_HOST is unset. */
+/** One shared ioredis client, or null when REDIS_HOST is unset. Its state feeds the `redis_up` gauge. */
 export const redisProvider: Provider = {
   provide: REDIS,
-  inject: [AppConfig],
-  useFactory: (config: AppConfig): Redis | null => {
+  inject: [AppConfig, MetricsService],
+  useFactory: (config: AppConfig, metrics: MetricsService): Redis | null => {
     const target = config.redis;
     if (!target) return null;
     const logger = new Logger('Redis');
+    metrics.trackRedis();
     const client = new Redis({
       host: target.host,
       port: target.port,
@@ -27,10 +29,13 @@ export const redisProvider: Provider = {
     client.on('error', (err: Error) => {
       if (!down) logger.warn(`Redis unavailable: ${err.message}`);
       down = true;
+      metrics.redisUp.set(0);
     });
+    client.on('close', () => metrics.redisUp.set(0));
     client.on('ready', () => {
       if (down) logger.log('Redis available again');
       down = false;
+      metrics.redisUp.set(1);
     });
     return client;
   },
