@@ -4,11 +4,28 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { Logger } from 'nestjs-pino';
 import { AppModule } from '../app.module';
 import { assertBodyDepth } from '../common/http/body-depth';
+import { assertJsonBody } from '../common/http/content-type';
 import type { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../health/lifecycle.service';
 import { MetricsService } from '../health/metrics.service';
 import { requestId } from './logger';
 import { setupDocs } from './swagger';
+
+/**
+ * TRUST_PROXY as Fastify's trustProxy: '' or 'false' trust no proxy (the socket's peer is the client),
+ * 'true' any, a number that many hops, anything else a comma-separated list of addresses and CIDR ranges
+ * (already checked by the env schema).
+ */
+export function trustProxySetting(value: string): boolean | number | string[] {
+  const v = value.trim().toLowerCase();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+}
 
 /**
  * Builds the application exactly as production runs it (used by main.ts and by the tests): Fastify,
@@ -31,7 +48,9 @@ export async function createApp(
     http: { connectionsCheckingInterval: 1000 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    trustProxy: false,
+    // Who the client is (request.ip, which the per-IP login limit counts): behind a load balancer
+    // every peer is the balancer, so TRUST_PROXY says which hops' X-Forwarded-For to believe.
+    trustProxy: trustProxySetting(config.env.TRUST_PROXY),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: options.bufferLogs ?? true,
@@ -58,6 +77,14 @@ export async function createApp(
       raw.once('close', clear);
     }
     done();
+  });
+  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+    try {
+      assertJsonBody(request.headers);
+      done(null, payload);
+    } catch (err) {
+      done(err as Error);
+    }
   });
   fastify.addHook('preValidation', (request, _reply, done) => {
     try {
@@ -105,9 +132,14 @@ export async function createApp(
     .map((o) => o.trim())
     .filter(Boolean);
   if (origins.length > 0) {
+    // Contract v1.1: every method the API uses (an admin console PATCHes a user's status, and the
+    // defaults allowed only GET, HEAD and POST) and the headers clients send and read.
     app.enableCors({
       origin: origins,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
       exposedHeaders: ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed'],
+      maxAge: 600,
     });
   }
   setupDocs(app);

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { AuthUser } from '../auth/auth-user';
 import { AppError } from '../common/errors/error-codes';
+import { parseInstant } from '../common/http/instant';
 import { Money } from '../common/money/money';
 import { WalletsService } from '../wallets/wallets.service';
 import type { HistoryQueryDto } from './dto/history-query.dto';
@@ -10,6 +11,8 @@ import { txFromRow } from './transaction.record';
 import { TransactionsRepository } from './transactions.repository';
 
 const CURSOR = /^s:([0-9]{1,19})$/;
+/** seq is a bigint: a larger number in a cursor would make PostgreSQL refuse the query (a 500). */
+const MAX_SEQ = 9223372036854775807n;
 
 function encodeCursor(seq: string): string {
   return Buffer.from(`s:${seq}`).toString('base64url');
@@ -19,12 +22,23 @@ function decodeCursor(cursor: string): string {
   const match = /^[A-Za-z0-9_-]+$/.test(cursor)
     ? CURSOR.exec(Buffer.from(cursor, 'base64url').toString())
     : null;
-  if (!match) {
+  if (!match || BigInt(match[1]) > MAX_SEQ) {
     throw new AppError('VALIDATION_FAILED', 'cursor is not a cursor this service issued', {
       errors: [{ field: 'cursor', message: 'is not valid' }],
     });
   }
   return match[1];
+}
+
+/** The DTO lets through only what parseInstant reads; a filter is never dropped silently all the same. */
+function instant(field: string, value: string): Date {
+  const date = parseInstant(value);
+  if (!date) {
+    throw new AppError('VALIDATION_FAILED', `${field} is not a date or date-time`, {
+      errors: [{ field, message: 'is not a date or date-time' }],
+    });
+  }
+  return date;
 }
 
 /** Reads of money history: statements, single transactions, reconciliation. */
@@ -50,8 +64,8 @@ export class TransactionsService {
       status: q.status,
       type: q.type,
       direction: q.direction,
-      from: q.from ? new Date(q.from) : undefined,
-      to: q.to ? new Date(q.to) : undefined,
+      from: q.from ? instant('from', q.from) : undefined,
+      to: q.to ? instant('to', q.to) : undefined,
       limit: limit + 1,
     });
     if (walletId === null) throw WalletsService.noWallet();

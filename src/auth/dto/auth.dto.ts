@@ -1,6 +1,7 @@
 import { ApiProperty, PickType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsNotEmpty, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsStorableText } from '../../common/http/field-rules';
 import { normaliseEmail } from '../../users/email';
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS } from '../password-hasher';
 import { MaxUtf8Bytes, MinChars } from './password.validators';
@@ -41,6 +42,7 @@ export class RegisterDto {
   @MinLength(1, { message: 'fullName must not be empty' })
   @MaxLength(200)
   @Matches(/^[^\p{Cc}]*$/u, { message: 'fullName must not contain control characters' })
+  @IsStorableText()
   fullName!: string;
 }
 

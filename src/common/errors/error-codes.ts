@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   CONCURRENCY_CONFLICT: { status: 409, title: 'The wallets kept changing; retry' },
   TRANSFER_NOT_PENDING: { status: 409, title: 'The transfer is no longer pending' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The body is too large' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 400, title: 'Unsupported content type' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'The Idempotency-Key was used for a different request' },
   SAME_WALLET: { status: 422, title: 'Cannot transfer to the same wallet' },
   CURRENCY_MISMATCH: { status: 422, title: 'The currency does not match the wallet' },

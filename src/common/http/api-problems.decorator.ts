@@ -8,6 +8,7 @@ const DESCRIPTIONS: Record<number, string> = {
   404: 'Not found, or not yours',
   409: 'Conflict',
   413: 'Body too large (PAYLOAD_TOO_LARGE)',
+  415: 'The body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
   422: 'Refused by a business rule',
   429: 'Rate limited (RATE_LIMITED), see Retry-After',
   503: 'A dependency is down or the request timed out, see Retry-After',

@@ -13,14 +13,23 @@ export interface IdempotencyContext {
   requestId: string;
 }
 
-/** JSON with sorted keys, so that key order in the body does not make two equal requests differ. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * JSON with sorted keys, so that key order in the body does not make two equal requests differ; and,
+ * as ids are compared case-insensitively (they reach services lower-cased), a UUID in an `...Id` field
+ * in lower case, so that a retry spelling the id in another case is the same request.
+ */
+function canonical(value: unknown, key = ''): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonical(v)).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
       a < b ? -1 : a > b ? 1 : 0,
     );
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v, k)}`).join(',')}}`;
+  }
+  if (typeof value === 'string' && key.endsWith('Id') && UUID.test(value)) {
+    return JSON.stringify(value.toLowerCase());
   }
   return JSON.stringify(value) ?? 'null';
 }
@@ -36,7 +45,8 @@ export const Idempotency = createParamDecorator(
         'Idempotency-Key must be 1 to 255 printable ASCII characters',
       );
     }
-    const path = request.url.split('?')[0];
+    // Routes are lower case: only ids can differ in case, and they name the same thing in any case.
+    const path = request.url.split('?')[0].toLowerCase();
     const requestHash = createHash('sha256')
       .update(`${request.method} ${path} ${canonical(request.body ?? null)}`)
       .digest('hex');

@@ -1,15 +1,25 @@
-import { ParseUUIDPipe } from '@nestjs/common';
+import { type PipeTransform } from '@nestjs/common';
+import { isUUID } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { AppError } from '../errors/error-codes';
 import { PROBLEM_CONTENT_TYPE } from './problem-details';
 
-/** A path id that must be a UUID: anything else is 400 VALIDATION_FAILED, before any lookup. */
-export const UUID_PARAM = new ParseUUIDPipe({
-  exceptionFactory: () =>
-    new AppError('VALIDATION_FAILED', 'id must be a UUID', {
-      errors: [{ field: 'id', message: 'must be a UUID' }],
-    }),
-});
+/**
+ * A path id that must be a UUID: anything else is 400 VALIDATION_FAILED, before any lookup. It reaches
+ * the handler lower-cased: the contract compares ids case-insensitively, and services compare them as
+ * strings (a wallet named in upper case was 404, and a transfer to one's own wallet in upper case was
+ * not SAME_WALLET).
+ */
+export const UUID_PARAM: PipeTransform<unknown, string> = {
+  transform(value: unknown): string {
+    if (typeof value !== 'string' || !isUUID(value, 'all')) {
+      throw new AppError('VALIDATION_FAILED', 'id must be a UUID', {
+        errors: [{ field: 'id', message: 'must be a UUID' }],
+      });
+    }
+    return value.toLowerCase();
+  },
+};
 
 /** Sends what a money-moving service call answered: its status, and the replay marker when replayed. */
 export function respond<T>(

@@ -12,9 +12,13 @@ const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   413: 'PAYLOAD_TOO_LARGE',
+  // Nest wraps Fastify's own 415 (no parser for the Content-Type) in a plain HttpException.
+  415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
   503: 'SERVICE_UNAVAILABLE',
 };
+
+export const UNSUPPORTED_MEDIA_TYPE_DETAIL = 'Send the body as application/json';
 
 /**
  * Errors Fastify raises before a handler runs (body parsing, size limit). Nest routes them to this filter
@@ -25,8 +29,9 @@ function fastifyError(error: { code: string; statusCode?: number }): AppError | 
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than the limit');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', UNSUPPORTED_MEDIA_TYPE_DETAIL);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
+      return new AppError('BAD_REQUEST', 'The body does not match its Content-Length');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new AppError('MALFORMED_JSON', 'The body is not valid JSON');
@@ -54,9 +59,16 @@ export function toAppError(exception: unknown): AppError {
     const code = HTTP_STATUS_CODES[status];
     if (code) {
       const retryAfter = code === 'RATE_LIMITED' || code === 'SERVICE_UNAVAILABLE' ? 1 : undefined;
-      const detail = status === 404 ? 'The requested resource does not exist' : plainMessage(exception, code);
+      const detail =
+        status === 404
+          ? 'The requested resource does not exist'
+          : status === 415
+            ? UNSUPPORTED_MEDIA_TYPE_DETAIL
+            : plainMessage(exception, code);
       return new AppError(code, detail, retryAfter ? { retryAfter } : {});
     }
+    // Any other client error Fastify or Nest raises (411, 414, 431...) is the client's, never a 500.
+    if (status >= 400 && status < 500) return new AppError('BAD_REQUEST', 'The request could not be read');
   }
   const mapped = mapDatabaseError(exception);
   if (mapped) return mapped;

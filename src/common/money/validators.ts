@@ -22,9 +22,10 @@ export function isCurrency(value: unknown): value is string {
 /** A positive amount in the contract's strict string format (never a JSON number, sign or exponent). */
 export function IsAmount(
   description = 'Decimal string, up to 14 integer digits and 4 decimals, greater than zero',
+  required = true,
 ) {
   return applyDecorators(
-    ApiProperty({ type: String, example: '10.5000', pattern: MONEY_PATTERN.source, description }),
+    ApiProperty({ type: String, example: '10.5000', pattern: MONEY_PATTERN.source, description, required }),
     IsString({ message: 'must be a decimal string such as "10.50"' }),
     Matches(MONEY_PATTERN, {
       message: 'must be a decimal string with up to 14 integer digits and 4 decimals',

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean } from 'class-validator';
+import { IsId, IsIntBetween, IsText, Optional } from '../../common/http/field-rules';
 import { IsAmount, IsCurrency } from '../../common/money/validators';
 
 export class CashMovementDto {
@@ -7,25 +8,23 @@ export class CashMovementDto {
   @IsCurrency() currency!: string;
 
   @ApiPropertyOptional({ maxLength: 255, example: 'bank-ref-2024-0001', description: 'Your reference' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(255)
+  @Optional()
+  @IsText(255)
   reference?: string;
 }
 
 export class CreateTransferDto extends PickType(CashMovementDto, ['amount', 'currency'] as const) {
-  @ApiProperty({ format: 'uuid', description: 'The receiving wallet' })
-  @IsUUID('all', { message: 'must be a UUID' })
+  @ApiProperty({ format: 'uuid', description: 'The receiving wallet (any case)' })
+  @IsId()
   toWalletId!: string;
 
   @ApiPropertyOptional({ maxLength: 500, example: 'Dinner, split' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
+  @Optional()
+  @IsText(500)
   description?: string;
 
   @ApiPropertyOptional({ description: 'Authorize only: reserve the amount now, capture or void it later' })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   hold?: boolean;
 
@@ -35,15 +34,13 @@ export class CreateTransferDto extends PickType(CashMovementDto, ['amount', 'cur
     default: 604800,
     description: 'Holds: seconds until an uncaptured hold expires',
   })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(2592000)
+  @Optional()
+  @IsIntBetween(1, 2592000)
   holdExpiresInSeconds?: number;
 }
 
 export class CaptureDto {
-  @IsOptional()
-  @IsAmount('Amount to capture, at most what is held; default: all of it')
+  @Optional()
+  @IsAmount('Amount to capture, at most what is held; default: all of it', false)
   amount?: string;
 }
