@@ -20,7 +20,13 @@ interface Reply {
  * A POST from a chosen loopback address (127.0.0.0/8 is all local on Linux), so that tests can play
  * several clients. The app sees it as request.ip, with trustProxy off.
  */
-function postFrom(port: number, localAddress: string, path: string, body: unknown): Promise<Reply> {
+function postFrom(
+  port: number,
+  localAddress: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -30,7 +36,11 @@ function postFrom(port: number, localAddress: string, path: string, body: unknow
         localAddress,
         method: 'POST',
         path,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
       },
       (res) => {
         let text = '';
@@ -144,11 +154,101 @@ describe('rate limiting, in memory', () => {
     await request(t.server).get('/api/v1/users/me').auth(b.token, { type: 'bearer' }).expect(200);
   });
 
+  it('ignores X-Forwarded-For when no proxy is trusted: a client cannot dodge the per-address limit', async () => {
+    const ip = '127.0.0.30';
+    const from = (n: number) =>
+      postFrom(
+        port,
+        ip,
+        login,
+        { email: email(`xff${n}`), password: 'guess guess' },
+        {
+          'x-forwarded-for': `198.51.100.${n}`,
+        },
+      );
+    for (let i = 0; i < 3; i++) expect((await from(i)).status).toBe(401);
+    expectRateLimited(await from(3), 60);
+  });
+
   it('does not limit health and metrics', async () => {
     const replies = await Promise.all(
       Array.from({ length: 10 }, () => request(t.server).get('/health/live')),
     );
     expect(replies.every((r) => r.status === 200)).toBe(true);
+  });
+});
+
+// [TRUST_PROXY, how many proxies' entries of X-Forwarded-For are believed]. `true` believes them all, so
+// the left-most address, which the client itself may have written, is taken as the client's.
+describe.each([
+  ['127.0.0.1', 'one'],
+  ['1', 'one'],
+  ['10.0.0.0/8, 127.0.0.1/32', 'one'],
+  ['true', 'all'],
+])('rate limiting behind a load balancer (TRUST_PROXY=%s)', (trustProxy, believed) => {
+  let t: TestApp;
+  let port: number;
+  beforeAll(async () => {
+    t = await startTestApp({ RATE_LIMIT_AUTH_PER_MINUTE: '3', TRUST_PROXY: trustProxy });
+    port = await listen(t);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  /** A login relayed by the balancer at 127.0.0.1, which appended `forwardedFor` to the header. */
+  const relayed = (forwardedFor: string, n: number) =>
+    postFrom(
+      port,
+      '127.0.0.1',
+      login,
+      { email: email(`lb${n}`), password: 'guess guess' },
+      {
+        'x-forwarded-for': forwardedFor,
+      },
+    );
+
+  it('gives each forwarded client address its own login budget', async () => {
+    for (let i = 0; i < 3; i++) expect((await relayed('203.0.113.7', i)).status).toBe(401);
+    expectRateLimited(await relayed('203.0.113.7', 3), 60);
+    // Another client behind the same balancer is not affected.
+    for (let i = 4; i < 7; i++) expect((await relayed('203.0.113.8', i)).status).toBe(401);
+    expectRateLimited(await relayed('203.0.113.8', 7), 60);
+  });
+
+  it(`believes ${believed === 'one' ? 'only the entry the trusted proxy appended' : 'every entry'}`, async () => {
+    // The client wrote 192.0.2.x itself; the balancer appended the address it saw, 203.0.113.9.
+    for (let i = 10; i < 13; i++) expect((await relayed(`192.0.2.${i}, 203.0.113.9`, i)).status).toBe(401);
+    const fourth = await relayed('192.0.2.13, 203.0.113.9', 13);
+    if (believed === 'one') expectRateLimited(fourth, 60);
+    else expect(fourth.status).toBe(401);
+  });
+});
+
+describe('rate limiting behind a load balancer, from an address that is not the trusted proxy', () => {
+  let t: TestApp;
+  let port: number;
+  beforeAll(async () => {
+    t = await startTestApp({ RATE_LIMIT_AUTH_PER_MINUTE: '3', TRUST_PROXY: '127.0.0.1' });
+    port = await listen(t);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('counts by the socket address: a client reaching the service directly cannot forge its address', async () => {
+    const from = (n: number) =>
+      postFrom(
+        port,
+        '127.0.0.40',
+        login,
+        { email: email(`direct${n}`), password: 'guess guess' },
+        {
+          'x-forwarded-for': `198.51.100.${n}`,
+        },
+      );
+    for (let i = 0; i < 3; i++) expect((await from(i)).status).toBe(401);
+    expectRateLimited(await from(3), 60);
   });
 });
 

@@ -47,6 +47,8 @@ export function throttlers(config: AppConfig, reflector: Reflector): ThrottlerOp
       ttl: 60_000,
       limit: authLimit,
       skipIf: (context) => authLimit === 0 || !isAuthRoute(context),
+      // Fastify's request.ip: the socket's peer, or the client a trusted proxy names in X-Forwarded-For
+      // (TRUST_PROXY, create-app.ts). Never the header itself, which any client can write.
       getTracker: (req: ThrottledRequest) => req.ip ?? 'unknown',
     },
     {
