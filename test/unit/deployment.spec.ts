@@ -70,3 +70,18 @@ describe('.env.example', () => {
     expect([...documented].sort()).toEqual([...knownVariables].sort());
   });
 });
+
+describe('README', () => {
+  const readme = read('README.md');
+
+  it('documents every configuration variable in its configuration table', () => {
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('### Your own PostgreSQL'));
+    expect(knownVariables.filter((name) => !new RegExp(`\\b${name}\\b`).test(table))).toEqual([]);
+  });
+
+  it('points at the contract in the repository, which exists', () => {
+    expect(readme).toMatch(/\(docs\/API\.md\)/);
+    expect(readme).not.toMatch(/shared\/API\.md/);
+    expect(read('docs/API.md')).toMatch(/^# /m);
+  });
+});
