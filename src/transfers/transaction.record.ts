@@ -1,5 +1,34 @@
 import { Money } from '../common/money/money';
-import type { TransactionStatus, TransactionType } from './transaction.entity';
+
+export type TransactionType = 'TRANSFER' | 'DEPOSIT' | 'WITHDRAWAL';
+export type TransactionStatus = 'PENDING' | 'COMPLETED' | 'FAILED';
+
+/**
+ * The one declaration of a transaction's columns. The SELECT list, the JSON form, the INSERT column list
+ * and its parameters, and the row mapping are all derived from it, so adding a column is one line here
+ * (and a migration). `kind` says how a value travels: money as numeric text (no JS number ever holds an
+ * amount), instants as timestamptz.
+ */
+const FIELDS = {
+  id: { column: 'id', kind: 'uuid' },
+  type: { column: 'type', kind: 'text' },
+  status: { column: 'status', kind: 'text' },
+  sourceWalletId: { column: 'source_wallet_id', kind: 'uuid' },
+  destinationWalletId: { column: 'destination_wallet_id', kind: 'uuid' },
+  amount: { column: 'amount', kind: 'money' },
+  heldAmount: { column: 'held_amount', kind: 'money' },
+  currency: { column: 'currency', kind: 'text' },
+  description: { column: 'description', kind: 'text' },
+  reference: { column: 'reference', kind: 'text' },
+  failureReason: { column: 'failure_reason', kind: 'text' },
+  initiatedBy: { column: 'initiated_by', kind: 'uuid' },
+  holdExpiresAt: { column: 'hold_expires_at', kind: 'instant' },
+  createdAt: { column: 'created_at', kind: 'instant' },
+  completedAt: { column: 'completed_at', kind: 'instant' },
+} as const;
+
+type Fields = typeof FIELDS;
+type Field = keyof Fields;
 
 /** A transaction as the engine and the mappers see it, whatever it was read from. */
 export interface TxRecord {
@@ -20,56 +49,60 @@ export interface TxRecord {
   completedAt: Date | null;
 }
 
-/** Row of `transactions` as returned by raw SQL or json_build_object (numeric columns cast to text). */
-export interface TxRow {
+/** A row of `transactions` as TX_COLUMNS or TX_JSON give it: snake-case names, numeric as text. */
+export type TxRow = { [F in Field as Fields[F]['column']]: string | Date | null } & {
   id: string;
   type: TransactionType;
   status: TransactionStatus;
-  source_wallet_id: string | null;
-  destination_wallet_id: string | null;
-  amount: string;
-  held_amount: string | null;
-  currency: string;
-  description: string | null;
-  reference: string | null;
-  failure_reason: string | null;
-  initiated_by: string | null;
-  hold_expires_at: string | Date | null;
-  created_at: string | Date;
-  completed_at: string | Date | null;
+};
+
+const entries = Object.entries(FIELDS) as Array<[Field, Fields[Field]]>;
+
+const SQL_TYPE = { uuid: 'uuid', text: 'text', money: 'numeric', instant: 'timestamptz' } as const;
+
+function selectExpr(column: string, kind: Fields[Field]['kind']): string {
+  return kind === 'money' ? `t.${column}::text` : `t.${column}`;
 }
 
-const date = (v: string | Date | null): Date | null => (v === null ? null : new Date(v));
+/** SELECT list giving a TxRow, for a query over `transactions t`. */
+export const TX_COLUMNS = entries
+  .map(([, f]) => (f.kind === 'money' ? `${selectExpr(f.column, f.kind)} AS ${f.column}` : `t.${f.column}`))
+  .join(', ');
 
-export function txFromRow(r: TxRow): TxRecord {
-  return {
-    id: r.id,
-    type: r.type,
-    status: r.status,
-    sourceWalletId: r.source_wallet_id,
-    destinationWalletId: r.destination_wallet_id,
-    amount: Money.fromDb(String(r.amount)),
-    heldAmount: r.held_amount === null ? null : Money.fromDb(String(r.held_amount)),
-    currency: r.currency,
-    description: r.description,
-    reference: r.reference,
-    failureReason: r.failure_reason,
-    initiatedBy: r.initiated_by,
-    holdExpiresAt: date(r.hold_expires_at),
-    createdAt: date(r.created_at) as Date,
-    completedAt: date(r.completed_at),
-  };
+/** The same as one JSON object, for reads that fold several results into one round trip. */
+export const TX_JSON = `json_build_object(${entries
+  .map(([, f]) => `'${f.column}', ${selectExpr(f.column, f.kind)}`)
+  .join(', ')})`;
+
+/** The INSERT column list, in the order of `txInsertArrays`. */
+export const TX_INSERT_COLUMNS = entries.map(([, f]) => f.column).join(', ');
+
+/** `unnest($a::uuid[], $b::text[], ...)` over the given placeholders, one per column, for set-based inserts. */
+export function txUnnest(placeholders: string[]): string {
+  return `unnest(${entries.map(([, f], i) => `${placeholders[i]}::${SQL_TYPE[f.kind]}[]`).join(', ')})`;
 }
 
-/** SELECT list giving a TxRow (numeric as text so no JS number ever holds an amount). */
-export const TX_COLUMNS = `t.id, t.type, t.status, t.source_wallet_id, t.destination_wallet_id, t.amount::text AS amount,
-  t.held_amount::text AS held_amount, t.currency, t.description, t.reference, t.failure_reason, t.initiated_by,
-  t.hold_expires_at, t.created_at, t.completed_at`;
+/** One array per column (in TX_INSERT_COLUMNS order) holding the records' values as the driver sends them. */
+export function txInsertArrays(records: TxRecord[]): unknown[][] {
+  return entries.map(([prop, f]) =>
+    records.map((r) => {
+      const value = r[prop];
+      if (value === null) return null;
+      if (f.kind === 'money') return (value as Money).toFixed4();
+      if (f.kind === 'instant') return (value as Date).toISOString();
+      return value as string;
+    }),
+  );
+}
 
-/** The same as a JSON object, for reads that fold several results into one round trip. */
-export const TX_JSON = `json_build_object('id', t.id, 'type', t.type, 'status', t.status,
-  'source_wallet_id', t.source_wallet_id, 'destination_wallet_id', t.destination_wallet_id,
-  'amount', t.amount::text, 'held_amount', t.held_amount::text, 'currency', t.currency,
-  'description', t.description, 'reference', t.reference, 'failure_reason', t.failure_reason,
-  'initiated_by', t.initiated_by, 'hold_expires_at', t.hold_expires_at, 'created_at', t.created_at,
-  'completed_at', t.completed_at)`;
+export function txFromRow(row: TxRow): TxRecord {
+  const out: Record<string, unknown> = {};
+  for (const [prop, f] of entries) {
+    const value = row[f.column];
+    if (value === null || value === undefined) out[prop] = null;
+    else if (f.kind === 'money') out[prop] = Money.fromDb(String(value));
+    else if (f.kind === 'instant') out[prop] = new Date(value);
+    else out[prop] = value;
+  }
+  return out as unknown as TxRecord;
+}

@@ -11,8 +11,9 @@ import type { FastifyReply } from 'fastify';
 import { type AuthUser, CurrentUser } from '../auth/auth-user';
 import { StatusCheckedByHandler } from '../auth/status-checked-by-handler.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { Idempotency, type IdempotencyContext } from '../common/http/idempotency-key.decorator';
-import { respond, UUID_PARAM } from '../common/http/params';
+import { Idempotency, type IdempotencyContext } from './idempotency/idempotency-key.decorator';
+import { UUID_PARAM } from '../common/http/params';
+import { answer } from './idempotency/answer';
 import { Money } from '../common/money/money';
 import { CaptureDto, CreateTransferDto } from './dto/movement.dto';
 import { TransactionDto } from './dto/transaction.dto';
@@ -59,7 +60,7 @@ export class TransfersController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     const input = { ...dto, amount: Money.parse(dto.amount) };
-    return respond(reply, await this.engine.transfer(user, idem, input));
+    return answer(reply, await this.engine.transfer(user, idem, input), idem.requestId);
   }
 
   @Get(':id')
@@ -90,7 +91,7 @@ export class TransfersController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     const amount = dto.amount === undefined ? undefined : Money.parse(dto.amount);
-    return respond(reply, await this.engine.capture(user, idem, id, amount));
+    return answer(reply, await this.engine.capture(user, idem, id, amount), idem.requestId);
   }
 
   @Post(':id/void')
@@ -111,6 +112,6 @@ export class TransfersController {
     @Param('id', UUID_PARAM) id: string,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
-    return respond(reply, await this.engine.void(user, idem, id));
+    return answer(reply, await this.engine.void(user, idem, id), idem.requestId);
   }
 }

@@ -1,27 +1,27 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { HealthModule } from '../health/health.module';
 import { WalletsModule } from '../wallets/wallets.module';
+import { AttemptRunner } from './engine/attempt-runner';
+import { EngineRepository } from './engine/engine.repository';
+import { MovementEngine } from './engine/movement-engine';
 import { HoldExpiryJob } from './hold-expiry.job';
-import { IdempotencyKey } from './idempotency-key.entity';
-import { LedgerEntry } from './ledger-entry.entity';
-import { MovementsRepository } from './movements.repository';
-import { Transaction } from './transaction.entity';
 import { TransactionsRepository } from './transactions.repository';
 import { TransactionsService } from './transactions.service';
 import { TransferService } from './transfer.service';
 import { TransfersController } from './transfers.controller';
 import { WalletMovementsController } from './wallet-movements.controller';
 
+/**
+ * Money movements and their history. The engine (engine/) is the only writer of balances; its tables
+ * (transactions, ledger_entries, idempotency_keys) are reached by raw SQL only, so they have no entities.
+ */
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([Transaction, LedgerEntry, IdempotencyKey]),
-    WalletsModule,
-    HealthModule,
-  ],
+  imports: [WalletsModule, HealthModule],
   controllers: [TransfersController, WalletMovementsController],
   providers: [
-    MovementsRepository,
+    EngineRepository,
+    MovementEngine,
+    AttemptRunner,
     TransactionsRepository,
     TransferService,
     TransactionsService,

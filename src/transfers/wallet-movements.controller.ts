@@ -5,8 +5,9 @@ import { type AuthUser, CurrentUser } from '../auth/auth-user';
 import { StatusCheckedByHandler } from '../auth/status-checked-by-handler.decorator';
 import { Roles } from '../auth/roles.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { Idempotency, type IdempotencyContext } from '../common/http/idempotency-key.decorator';
-import { respond, UUID_PARAM } from '../common/http/params';
+import { Idempotency, type IdempotencyContext } from './idempotency/idempotency-key.decorator';
+import { UUID_PARAM } from '../common/http/params';
+import { answer } from './idempotency/answer';
 import { Money } from '../common/money/money';
 import { HistoryQueryDto } from './dto/history-query.dto';
 import { CashMovementDto } from './dto/movement.dto';
@@ -49,9 +50,10 @@ export class WalletMovementsController {
     @Body() dto: CashMovementDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
-    return respond(
+    return answer(
       reply,
       await this.engine.withdraw(user, idem, { ...dto, amount: Money.parse(dto.amount) }),
+      idem.requestId,
     );
   }
 
@@ -72,9 +74,10 @@ export class WalletMovementsController {
     @Body() dto: CashMovementDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
-    return respond(
+    return answer(
       reply,
       await this.engine.deposit(user, idem, walletId, { ...dto, amount: Money.parse(dto.amount) }),
+      idem.requestId,
     );
   }
 

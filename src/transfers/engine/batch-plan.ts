@@ -1,0 +1,108 @@
+import { Money } from '../../common/money/money';
+import type {
+  Accepted,
+  EngineState,
+  IdempotencyRecord,
+  Refused,
+  WalletState,
+  WritePlan,
+} from './engine.types';
+
+/** A deep-enough copy of a state: the rules can run on it again without seeing later changes. */
+export function cloneState(s: EngineState): EngineState {
+  return {
+    wallets: new Map([...s.wallets].map(([id, w]) => [id, { ...w }])),
+    walletOfUser: new Map(s.walletOfUser),
+    users: new Map(s.users),
+    transactions: new Map(s.transactions),
+    idempotency: new Map(s.idempotency),
+  };
+}
+
+/**
+ * Accumulates decided movements into one write. Each accepted movement is applied to the in-memory state
+ * at once, so the next movement's rules see its effects (balances, holds settled, keys used); the write
+ * then carries the NET change per wallet, checked against the version the state was read at, and each
+ * ledger line with the running balance right after its own movement. Pure: no I/O.
+ */
+export class BatchPlan {
+  private readonly readVersions = new Map<string, number>();
+  private readonly net = new Map<string, { balance: Money; held: Money; requireActive: boolean }>();
+  private readonly plan: WritePlan;
+
+  constructor(
+    private readonly state: EngineState,
+    now: Date,
+  ) {
+    for (const w of state.wallets.values()) this.readVersions.set(w.id, w.version);
+    this.plan = {
+      wallets: [],
+      inserts: [],
+      settles: [],
+      ledger: [],
+      idempotency: [],
+      mustBeActive: [],
+      mustBeAdmin: [],
+      now,
+    };
+  }
+
+  get isEmpty(): boolean {
+    const p = this.plan;
+    return (
+      this.net.size === 0 && p.inserts.length === 0 && p.settles.length === 0 && p.idempotency.length === 0
+    );
+  }
+
+  accept(decision: Accepted, key?: IdempotencyRecord): void {
+    for (const change of decision.changes) {
+      const wallet = this.state.wallets.get(change.walletId) as WalletState;
+      wallet.balance = wallet.balance.plus(change.balance);
+      wallet.held = wallet.held.plus(change.held);
+      const acc = this.net.get(wallet.id) ?? { balance: Money.ZERO, held: Money.ZERO, requireActive: false };
+      acc.balance = acc.balance.plus(change.balance);
+      acc.held = acc.held.plus(change.held);
+      acc.requireActive ||= change.requireActive;
+      this.net.set(wallet.id, acc);
+      if (change.ledger && !change.ledger.isZero()) {
+        this.plan.ledger.push({
+          walletId: wallet.id,
+          transactionId: decision.transaction.id,
+          amount: change.ledger,
+          balanceAfter: wallet.balance,
+        });
+      }
+    }
+    if (decision.created) this.plan.inserts.push(decision.transaction);
+    if (decision.settle) this.plan.settles.push(decision.settle);
+    this.state.transactions.set(decision.transaction.id, decision.transaction);
+    this.plan.mustBeActive.push(...decision.mustBeActive);
+    this.plan.mustBeAdmin.push(...decision.mustBeAdmin);
+    if (key) this.keep(key);
+  }
+
+  /** A refusal kept with its key (and its FAILED record, when it has one). */
+  refuse(decision: Refused, key: IdempotencyRecord): void {
+    if (decision.record) {
+      this.plan.inserts.push(decision.record);
+      this.state.transactions.set(decision.record.id, decision.record);
+    }
+    this.keep(key);
+  }
+
+  build(): WritePlan {
+    const wallets = [...this.net]
+      .map(([id, d]) => ({ id, version: this.readVersions.get(id) as number, ...d }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { ...this.plan, wallets };
+  }
+
+  private keep(key: IdempotencyRecord): void {
+    this.plan.idempotency.push(key);
+    this.state.idempotency.set(`${key.caller}\u0000${key.key}`, {
+      hash: key.hash,
+      status: key.status,
+      body: key.body,
+    });
+  }
+}

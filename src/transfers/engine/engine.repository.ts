@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Pool, QueryResultRow } from 'pg';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { Money } from '../../common/money/money';
+import {
+  constraintName,
+  DEADLOCK_DETECTED,
+  SERIALIZATION_FAILURE,
+  sqlState,
+  UNIQUE_VIOLATION,
+} from '../../database/pg-errors';
+import { txFromRow, type TxRow } from '../transaction.record';
+import type {
+  ConflictReason,
+  EngineState,
+  StateQuery,
+  StoredResponse,
+  WalletState,
+  WritePlan,
+  WriteResult,
+} from './engine.types';
+import { lockStatement, readStatement, type Statement, writeStatement } from './write-statement';
+
+interface StateRow {
+  idem: Array<StoredResponse & { caller: string; key: string }> | null;
+  users: Array<{ id: string; status: string; role: string }> | null;
+  wallets: Array<Omit<WalletState, 'balance' | 'held'> & { balance: string; held: string }> | null;
+  txs: TxRow[] | null;
+}
+
+interface WriteRow {
+  wallets_ok: boolean;
+  settles_ok: boolean;
+  actors_ok: boolean;
+  conflicts: string[] | null;
+}
+
+/** A conflict the database reported by raising: told apart by SQLSTATE and constraint name, never by text. */
+export function conflictOf(err: unknown): ConflictReason | undefined {
+  const code = sqlState(err);
+  if (code === UNIQUE_VIOLATION && constraintName(err) === 'idempotency_keys_pkey') return 'duplicate';
+  if (code === DEADLOCK_DETECTED) return 'deadlock';
+  if (code === SERIALIZATION_FAILURE) return 'serialization';
+  return undefined;
+}
+
+/**
+ * Runs the engine's statements (built in write-statement.ts). Outside a transaction they run as named
+ * prepared statements straight on TypeORM's pg pool: PostgreSQL parses and plans each shape once per
+ * connection instead of on every movement. Inside the locked path, through the transaction's manager.
+ */
+@Injectable()
+export class EngineRepository {
+  /** SQL text -> name of its prepared statement. Three shapes, so the map stays tiny. */
+  private readonly statementNames = new Map<string, string>();
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction('READ COMMITTED', work);
+  }
+
+  async readState(q: StateQuery, manager?: EntityManager): Promise<EngineState> {
+    const [row] = await this.run<StateRow>(readStatement(q), manager);
+    const state: EngineState = {
+      wallets: new Map(),
+      walletOfUser: new Map(),
+      users: new Map(),
+      transactions: new Map(),
+      idempotency: new Map(),
+    };
+    for (const w of row.wallets ?? []) {
+      state.wallets.set(w.id, { ...w, balance: Money.fromDb(w.balance), held: Money.fromDb(w.held) });
+      state.walletOfUser.set(w.userId, w.id);
+    }
+    for (const u of row.users ?? []) state.users.set(u.id, { status: u.status, role: u.role });
+    for (const t of row.txs ?? []) state.transactions.set(t.id, txFromRow(t));
+    for (const k of row.idem ?? []) {
+      state.idempotency.set(`${k.caller}\u0000${k.key}`, { hash: k.hash, status: k.status, body: k.body });
+    }
+    return state;
+  }
+
+  async lockWallets(manager: EntityManager, ids: string[]): Promise<void> {
+    await this.run(lockStatement(ids), manager);
+  }
+
+  /** Writes a plan in one statement: committed, or nothing written and which check failed. */
+  async write(plan: WritePlan, manager?: EntityManager): Promise<WriteResult> {
+    const [row] = await this.run<WriteRow>(writeStatement(plan), manager);
+    if (!row.wallets_ok) return { kind: 'conflict', reason: 'version', walletIds: row.conflicts ?? [] };
+    if (!row.settles_ok) return { kind: 'conflict', reason: 'settled', walletIds: [] };
+    if (!row.actors_ok) return { kind: 'conflict', reason: 'actor', walletIds: [] };
+    return { kind: 'committed' };
+  }
+
+  private async run<T>(statement: Statement, manager?: EntityManager): Promise<T[]> {
+    if (manager) return manager.query<T[]>(statement.text, statement.values);
+    let name = this.statementNames.get(statement.text);
+    if (!name) {
+      name = `hfts_${createHash('sha1').update(statement.text).digest('hex').slice(0, 20)}`;
+      this.statementNames.set(statement.text, name);
+    }
+    const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
+    const result = await pool.query<T & QueryResultRow>({
+      name,
+      text: statement.text,
+      values: statement.values,
+    });
+    return result.rows;
+  }
+}

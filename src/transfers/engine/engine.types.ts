@@ -1,0 +1,168 @@
+import type { AppError } from '../../common/errors/error-codes';
+import type { Money } from '../../common/money/money';
+import type { IdempotencyContext } from '../idempotency/idempotency-key.decorator';
+import type { TxRecord } from '../transaction.record';
+
+/**
+ * The engine's vocabulary: what comes in (a Movement), what it reads (EngineState), what the rules decide
+ * (a Decision), what it writes (a WritePlan) and what comes out (an Outcome). Everything here is data.
+ */
+
+export interface Caller {
+  id: string;
+}
+
+/** One money movement, as the HTTP edge or a job asks for it. Amounts are already parsed and valid. */
+export type Movement =
+  | {
+      kind: 'transfer';
+      caller: Caller;
+      toWalletId: string;
+      amount: Money;
+      currency: string;
+      description?: string;
+      hold?: boolean;
+      holdExpiresInSeconds?: number;
+    }
+  | { kind: 'deposit'; caller: Caller; walletId: string; amount: Money; currency: string; reference?: string }
+  | { kind: 'withdrawal'; caller: Caller; amount: Money; currency: string; reference?: string }
+  | { kind: 'capture'; caller: Caller; transactionId: string; amount?: Money }
+  | { kind: 'void'; caller: Caller; transactionId: string }
+  | { kind: 'expiry'; transactionId: string };
+
+export type MovementKind = Movement['kind'];
+
+/** A movement with its idempotency context (none for the system's own movements, such as expiry). */
+export interface MovementRequest {
+  movement: Movement;
+  idem?: IdempotencyContext;
+}
+
+/** A wallet as the engine reads it, with its owner's status. */
+export interface WalletState {
+  id: string;
+  userId: string;
+  currency: string;
+  balance: Money;
+  held: Money;
+  version: number;
+  userStatus: string;
+}
+
+/** A user as the database has it now (not as the token or a cache says). */
+export interface UserState {
+  status: string;
+  role: string;
+}
+
+/** The response kept for an Idempotency-Key: replayed byte for byte for the life of the key. */
+export interface StoredResponse {
+  hash: string;
+  status: number;
+  body: unknown;
+}
+
+/** Everything the rules may look at, read in one round trip. */
+export interface EngineState {
+  wallets: Map<string, WalletState>;
+  /** owner's user id -> wallet id */
+  walletOfUser: Map<string, string>;
+  users: Map<string, UserState>;
+  transactions: Map<string, TxRecord>;
+  /** `${callerId}\u0000${key}` -> stored response */
+  idempotency: Map<string, StoredResponse>;
+}
+
+/** What to read for a set of movements. */
+export interface StateQuery {
+  userIds: string[];
+  walletIds: string[];
+  transactionIds: string[];
+  keys: Array<{ caller: string; key: string }>;
+}
+
+/** One wallet's change by one movement. */
+export interface WalletDelta {
+  walletId: string;
+  balance: Money;
+  held: Money;
+  /** Refuse the write unless the wallet's owner is still ACTIVE (checked inside the write itself). */
+  requireActive: boolean;
+  /** The signed ledger amount, for changes of the settled balance. */
+  ledger?: Money;
+}
+
+/** A PENDING transaction settled by a capture, void or expiry: applied only while it is still PENDING. */
+export interface Settlement {
+  id: string;
+  status: 'COMPLETED' | 'FAILED';
+  amount: Money;
+  failureReason: string | null;
+  at: Date;
+}
+
+/** The rules accepted the movement: these changes make it. */
+export interface Accepted {
+  kind: 'accepted';
+  /** The transaction as it stands after the movement. */
+  transaction: TxRecord;
+  /** A new transaction row (transfer, hold, deposit, withdrawal), or a settlement of an existing one. */
+  created: boolean;
+  changes: WalletDelta[];
+  settle?: Settlement;
+  /** Users who must still be ACTIVE when the write runs, and those who must still be admins. */
+  mustBeActive: string[];
+  mustBeAdmin: string[];
+}
+
+/** The rules refused the movement. `store`: keep the refusal with the key; `record`: a FAILED transaction. */
+export interface Refused {
+  kind: 'refused';
+  error: AppError;
+  store: boolean;
+  record?: TxRecord;
+}
+
+export type Decision = Accepted | Refused;
+
+export interface LedgerLine {
+  walletId: string;
+  transactionId: string;
+  amount: Money;
+  balanceAfter: Money;
+}
+
+export interface IdempotencyRecord {
+  caller: string;
+  key: string;
+  hash: string;
+  status: number;
+  body: unknown;
+  transactionId: string | null;
+}
+
+/** The net result of one or more movements: ONE statement, one commit, or nothing at all. */
+export interface WritePlan {
+  /** Net change per distinct wallet, each under a check of the version the rules saw. */
+  wallets: Array<{ id: string; version: number; balance: Money; held: Money; requireActive: boolean }>;
+  inserts: TxRecord[];
+  settles: Settlement[];
+  ledger: LedgerLine[];
+  idempotency: IdempotencyRecord[];
+  mustBeActive: string[];
+  mustBeAdmin: string[];
+  now: Date;
+}
+
+/** What the write did: committed, or nothing because a check failed (and which). */
+export type WriteResult =
+  { kind: 'committed' } | { kind: 'conflict'; reason: ConflictReason; walletIds: string[] };
+
+/** Why an attempt must run again: versions moved, a status or hold changed, a key was taken, a deadlock. */
+export type ConflictReason = 'version' | 'settled' | 'actor' | 'duplicate' | 'deadlock' | 'serialization';
+
+/** What a movement came to. The HTTP edge turns it into a status and body (movement-response.ts). */
+export type Outcome =
+  | { kind: 'applied'; transaction: TxRecord; created: boolean }
+  | { kind: 'refused'; error: AppError }
+  | { kind: 'replayed'; response: StoredResponse };

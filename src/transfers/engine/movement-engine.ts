@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { AppError } from '../../common/errors/error-codes';
+import { responseOf } from '../idempotency/stored-response';
+import { BatchPlan, cloneState } from './batch-plan';
+import { conflictOf, EngineRepository } from './engine.repository';
+import type {
+  ConflictReason,
+  EngineState,
+  IdempotencyRecord,
+  MovementRequest,
+  Outcome,
+  StateQuery,
+} from './engine.types';
+import { decide } from './movement-rules';
+
+/** How an attempt runs: optimistic (version checks only) or locked (wallets locked in id order first). */
+export type Mode = 'optimistic' | 'locked';
+
+/** What became of one request in an attempt: an outcome, or a conflict that means it must run again. */
+export type AttemptResult = { kind: 'done'; outcome: Outcome } | { kind: 'retry'; reason: ConflictReason };
+
+/**
+ * One attempt at a batch of movements (one or many): read everything they need in one round trip, decide
+ * each in arrival order against the in-memory state (later movements see earlier ones' effects), write the
+ * net result as one statement. When the write finds that another instance moved some wallets, only the
+ * movements that depend on those wallets come back as `retry`; the rest are decided again from the same
+ * read and written at once.
+ */
+@Injectable()
+export class MovementEngine {
+  /** user id -> wallet id, learnt from every read. A wallet never changes owner, so entries never go stale. */
+  private readonly wallets = new Map<string, string>();
+
+  constructor(private readonly repository: EngineRepository) {}
+
+  /** The wallet id of a user, when a read has already seen it. */
+  walletIdOf(userId: string): string | undefined {
+    return this.wallets.get(userId);
+  }
+
+  async attempt(requests: MovementRequest[], mode: Mode): Promise<AttemptResult[]> {
+    const query = stateQuery(requests);
+    if (mode === 'optimistic') return this.decideAndWrite(requests, query);
+    return this.repository.transaction(async (manager) => {
+      const probe = await this.repository.readState(query, manager);
+      await this.repository.lockWallets(manager, [...probe.wallets.keys()]);
+      return this.decideAndWrite(requests, query, manager);
+    });
+  }
+
+  private async decideAndWrite(
+    requests: MovementRequest[],
+    query: StateQuery,
+    manager?: EntityManager,
+  ): Promise<AttemptResult[]> {
+    const read = await this.repository.readState(query, manager);
+    for (const [userId, walletId] of read.walletOfUser) {
+      if (this.wallets.size >= 100_000) this.wallets.clear();
+      this.wallets.set(userId, walletId);
+    }
+    const results = new Array<AttemptResult | undefined>(requests.length);
+    let todo = requests.map((_, i) => i);
+    while (todo.length > 0) {
+      const state = cloneState(read);
+      const { plan, outcomes } = decideAll(
+        todo.map((i) => requests[i]),
+        state,
+      );
+      const write = plan.isEmpty ? { kind: 'committed' as const } : await this.write(plan, manager);
+      if (write.kind === 'committed') {
+        todo.forEach((i, n) => (results[i] = { kind: 'done', outcome: outcomes[n] }));
+        break;
+      }
+      // Only what depends on the wallets that moved runs again; the rest is decided anew from this read.
+      const again =
+        write.reason === 'version' && write.walletIds.length > 0
+          ? dependents(
+              todo.map((i) => requests[i]),
+              read,
+              write.walletIds,
+            )
+          : todo.map(() => true);
+      const next: number[] = [];
+      todo.forEach((i, n) => {
+        if (again[n]) results[i] = { kind: 'retry', reason: write.reason };
+        else next.push(i);
+      });
+      todo = next;
+    }
+    return results as AttemptResult[];
+  }
+
+  private async write(plan: BatchPlan, manager?: EntityManager) {
+    try {
+      return await this.repository.write(plan.build(), manager);
+    } catch (err) {
+      const reason = conflictOf(err);
+      if (!reason) throw err;
+      return { kind: 'conflict' as const, reason, walletIds: [] };
+    }
+  }
+}
+
+/** Decides the requests in order against one state; returns the write and each request's outcome. */
+function decideAll(
+  requests: MovementRequest[],
+  state: EngineState,
+): { plan: BatchPlan; outcomes: Outcome[] } {
+  const now = new Date();
+  const plan = new BatchPlan(state, now);
+  const ctx = { now, newId: randomUUID };
+  const outcomes = requests.map(({ movement, idem }): Outcome => {
+    const caller = 'caller' in movement ? movement.caller.id : undefined;
+    const keep = (outcome: Outcome, transactionId: string | null): IdempotencyRecord | undefined =>
+      idem && caller
+        ? {
+            caller,
+            key: idem.key,
+            hash: idem.requestHash,
+            ...responseOf(outcome, idem.requestId),
+            transactionId,
+          }
+        : undefined;
+    if (idem && caller) {
+      const stored = state.idempotency.get(`${caller}\u0000${idem.key}`);
+      if (stored) {
+        return stored.hash === idem.requestHash
+          ? { kind: 'replayed', response: stored }
+          : {
+              kind: 'refused',
+              error: new AppError(
+                'IDEMPOTENCY_KEY_REUSED',
+                'This Idempotency-Key was used for a different request',
+              ),
+            };
+      }
+    }
+    const decision = decide(state, movement, ctx);
+    if (decision.kind === 'accepted') {
+      const outcome: Outcome = {
+        kind: 'applied',
+        transaction: decision.transaction,
+        created: decision.created,
+      };
+      plan.accept(decision, keep(outcome, decision.transaction.id));
+      return outcome;
+    }
+    const outcome: Outcome = { kind: 'refused', error: decision.error };
+    // Business refusals (422) are kept like successes: a retry with the same key gets the same answer.
+    const record =
+      decision.store && decision.error.status === 422
+        ? keep(outcome, decision.record?.id ?? null)
+        : undefined;
+    if (record) plan.refuse(decision, record);
+    return outcome;
+  });
+  return { plan, outcomes };
+}
+
+/** What a movement may read: its caller's wallet, named wallets, the parties of a named transaction. */
+function stateQuery(requests: MovementRequest[]): StateQuery {
+  const q: StateQuery = { userIds: [], walletIds: [], transactionIds: [], keys: [] };
+  for (const { movement: m, idem } of requests) {
+    if ('caller' in m) {
+      q.userIds.push(m.caller.id);
+      if (idem) q.keys.push({ caller: m.caller.id, key: idem.key });
+    }
+    if (m.kind === 'transfer') q.walletIds.push(m.toWalletId);
+    if (m.kind === 'deposit') q.walletIds.push(m.walletId);
+    if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry')
+      q.transactionIds.push(m.transactionId);
+  }
+  return q;
+}
+
+/** Everything a request's outcome may depend on: its wallets, its hold, its idempotency key. */
+function resources(r: MovementRequest, state: EngineState): string[] {
+  const m = r.movement;
+  const out: string[] = [];
+  if ('caller' in m) {
+    const own = state.walletOfUser.get(m.caller.id);
+    if (own) out.push(own);
+    if (r.idem) out.push(`k:${m.caller.id}\u0000${r.idem.key}`);
+  }
+  if (m.kind === 'transfer') out.push(m.toWalletId);
+  if (m.kind === 'deposit') out.push(m.walletId);
+  if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry') {
+    const tx = state.transactions.get(m.transactionId);
+    out.push(`t:${m.transactionId}`);
+    if (tx?.sourceWalletId) out.push(tx.sourceWalletId);
+    if (tx?.destinationWalletId) out.push(tx.destinationWalletId);
+  }
+  return out;
+}
+
+/**
+ * Which requests depend, directly or through an earlier request in the batch, on the given wallets:
+ * walking in arrival order, a request that shares anything with the tainted set taints all it touches.
+ */
+function dependents(requests: MovementRequest[], state: EngineState, walletIds: string[]): boolean[] {
+  const tainted = new Set(walletIds);
+  return requests.map((r) => {
+    const touched = resources(r, state);
+    if (!touched.some((x) => tainted.has(x))) return false;
+    for (const x of touched) tainted.add(x);
+    return true;
+  });
+}

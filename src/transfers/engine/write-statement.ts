@@ -1,0 +1,148 @@
+import { TX_INSERT_COLUMNS, TX_JSON, txInsertArrays, txUnnest } from '../transaction.record';
+import type { StateQuery, WritePlan } from './engine.types';
+
+/** A statement and its parameters, ready for the driver. */
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * The write: ONE statement, so ONE transaction, for any number of movements. Its text never changes
+ * (every part takes arrays, empty when unused), so it is parsed and planned once per connection.
+ *
+ * 1. `lk` locks the changed wallets in ascending id order, FOR NO KEY UPDATE: opposite movements cannot
+ *    deadlock, and the KEY SHARE lock a foreign key takes on a wallet the statement only references (the
+ *    receiver of a hold, the parties of a FAILED record) conflicts with no lock the engine ever takes.
+ * 2. `ok` checks, on those locked rows, every condition the rules relied on: each wallet still at the
+ *    version they saw and its owner ACTIVE where required; each hold being settled still PENDING (locked);
+ *    each user who must be ACTIVE (or an admin) still so.
+ * 3. Every write below runs only when `ok`: when a check fails, the statement writes nothing and says which
+ *    wallets moved, so the engine can decide again from a fresh read. No exception, no rollback.
+ */
+const TX_ARRAYS = txInsertArrays([]).length;
+const LEDGER = 14 + TX_ARRAYS;
+const KEYS = LEDGER + 4;
+const NOW = '$13::timestamptz';
+
+const WRITE = `WITH
+  v(id, version, dbal, dheld, active) AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::numeric[], $5::boolean[])),
+  lk AS (SELECT w.id, w.version, w.user_id FROM wallets w WHERE w.id = ANY($1::uuid[]) ORDER BY w.id FOR NO KEY UPDATE),
+  bad AS (
+    SELECT v.id FROM v LEFT JOIN lk ON lk.id = v.id LEFT JOIN users u ON u.id = lk.user_id
+     WHERE lk.id IS NULL OR lk.version <> v.version OR (v.active AND u.status <> 'ACTIVE')),
+  pend AS (SELECT t.id FROM transactions t WHERE t.id = ANY($6::uuid[]) AND t.status = 'PENDING'
+            ORDER BY t.id FOR NO KEY UPDATE),
+  who AS (SELECT count(*) AS n FROM users u
+           WHERE u.id = ANY($11::uuid[]) AND u.status = 'ACTIVE' AND (u.role = 'ADMIN' OR NOT u.id = ANY($12::uuid[]))),
+  ok AS (SELECT (SELECT count(*) FROM bad) = 0 AS wallets_ok,
+                (SELECT count(*) FROM pend) = cardinality($6::uuid[]) AS settles_ok,
+                (SELECT n FROM who) = cardinality($11::uuid[]) AS actors_ok),
+  go AS (SELECT true AS go FROM ok WHERE wallets_ok AND settles_ok AND actors_ok),
+  upd AS (
+    UPDATE wallets w SET balance = w.balance + v.dbal, held = w.held + v.dheld, version = w.version + 1,
+           updated_at = ${NOW}
+      FROM v, go WHERE w.id = v.id
+    RETURNING w.id),
+  tu AS (
+    UPDATE transactions t SET status = s.status, amount = s.amount, failure_reason = s.reason, completed_at = s.at
+      FROM unnest($6::uuid[], $7::text[], $8::numeric[], $9::text[], $10::timestamptz[]) s(id, status, amount, reason, at), go
+     WHERE t.id = s.id
+    RETURNING t.id),
+  ti AS (
+    INSERT INTO transactions (${TX_INSERT_COLUMNS})
+    SELECT x.* FROM ${txUnnest(placeholders(14, TX_ARRAYS))} x, go),
+  le AS (
+    INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after, created_at)
+    SELECT e.w, e.t, e.a, e.b, ${NOW}
+      FROM unnest(${placeholders(LEDGER, 4)
+        .map((p, i) => `${p}::${['uuid', 'uuid', 'numeric', 'numeric'][i]}[]`)
+        .join(', ')}) e(w, t, a, b), go),
+  ik AS (
+    INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response, transaction_id, created_at)
+    SELECT k.u, k.k, k.h, k.s, k.r, k.t, ${NOW}
+      FROM unnest(${placeholders(KEYS, 6)
+        .map((p, i) => `${p}::${['uuid', 'text', 'text', 'int', 'json', 'uuid'][i]}[]`)
+        .join(', ')}) k(u, k, h, s, r, t), go)
+SELECT ok.wallets_ok, ok.settles_ok, ok.actors_ok, (SELECT array_agg(id::text) FROM bad) AS conflicts FROM ok`;
+
+function placeholders(from: number, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `$${from + i}`);
+}
+
+export function writeStatement(plan: WritePlan): Statement {
+  const w = plan.wallets;
+  const s = plan.settles;
+  const l = plan.ledger;
+  const k = plan.idempotency;
+  return {
+    text: WRITE,
+    values: [
+      w.map((x) => x.id),
+      w.map((x) => x.version),
+      w.map((x) => x.balance.toFixed4()),
+      w.map((x) => x.held.toFixed4()),
+      w.map((x) => x.requireActive),
+      s.map((x) => x.id),
+      s.map((x) => x.status),
+      s.map((x) => x.amount.toFixed4()),
+      s.map((x) => x.failureReason),
+      s.map((x) => x.at.toISOString()),
+      [...new Set([...plan.mustBeActive, ...plan.mustBeAdmin])],
+      [...new Set(plan.mustBeAdmin)],
+      plan.now.toISOString(),
+      ...txInsertArrays(plan.inserts),
+      l.map((x) => x.walletId),
+      l.map((x) => x.transactionId),
+      l.map((x) => x.amount.toFixed4()),
+      l.map((x) => x.balanceAfter.toFixed4()),
+      k.map((x) => x.caller),
+      k.map((x) => x.key),
+      k.map((x) => x.hash),
+      k.map((x) => x.status),
+      k.map((x) => JSON.stringify(x.body)),
+      k.map((x) => x.transactionId),
+    ],
+  };
+}
+
+/**
+ * The read: every wallet, user, transaction and stored response a set of movements may look at, in one
+ * round trip. Wallets come with their owner's status; the parties of the named transactions are included.
+ */
+const READ = `SELECT
+  (SELECT json_agg(json_build_object('caller', k.user_id, 'key', k.key, 'hash', k.request_hash,
+                                     'status', k.status_code, 'body', k.response))
+     FROM idempotency_keys k JOIN unnest($1::uuid[], $2::text[]) q(u, key) ON k.user_id = q.u AND k.key = q.key) AS idem,
+  (SELECT json_agg(json_build_object('id', c.id, 'status', c.status, 'role', c.role))
+     FROM users c WHERE c.id = ANY($3::uuid[])) AS users,
+  (SELECT json_agg(json_build_object('id', w.id, 'userId', w.user_id, 'currency', w.currency,
+                   'balance', w.balance::text, 'held', w.held::text, 'version', w.version, 'userStatus', u.status))
+     FROM wallets w JOIN users u ON u.id = w.user_id
+    WHERE w.id IN (SELECT o.id FROM wallets o WHERE o.user_id = ANY($3::uuid[])
+                   UNION SELECT unnest($4::uuid[])
+                   UNION SELECT x.source_wallet_id FROM transactions x WHERE x.id = ANY($5::uuid[])
+                   UNION SELECT x.destination_wallet_id FROM transactions x WHERE x.id = ANY($5::uuid[]))) AS wallets,
+  (SELECT json_agg(${TX_JSON}) FROM transactions t WHERE t.id = ANY($5::uuid[])) AS txs`;
+
+export function readStatement(q: StateQuery): Statement {
+  return {
+    text: READ,
+    values: [
+      q.keys.map((k) => k.caller),
+      q.keys.map((k) => k.key),
+      [...new Set(q.userIds)],
+      [...new Set(q.walletIds)],
+      [...new Set(q.transactionIds)],
+    ],
+  };
+}
+
+/** The locked path: the wallets locked in ascending id order inside a transaction, before the read. */
+export function lockStatement(walletIds: string[]): Statement {
+  return {
+    text: `SELECT id FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
+    values: [[...new Set(walletIds)]],
+  };
+}

@@ -1,0 +1,25 @@
+import { AppError } from '../../common/errors/error-codes';
+
+/**
+ * Idempotency keys whose first request is running in this instance: a second request with the same key
+ * is 409 IDEMPOTENCY_IN_PROGRESS instead of waiting. Across instances the database is the guard (the
+ * key's primary key: the loser replays the winner's stored response).
+ */
+export class InFlightKeys {
+  private readonly running = new Set<string>();
+
+  async run<T>(caller: string, key: string, work: () => Promise<T>): Promise<T> {
+    const id = `${caller}\u0000${key}`;
+    if (this.running.has(id)) {
+      throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still running', {
+        retryAfter: 1,
+      });
+    }
+    this.running.add(id);
+    try {
+      return await work();
+    } finally {
+      this.running.delete(id);
+    }
+  }
+}
