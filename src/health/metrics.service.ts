@@ -44,6 +44,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly batchSize = new Histogram({
+    name: 'transfer_batch_size',
+    help: 'Movements written by one statement of the transfer engine (the write combiner gathers them)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [this.registry],
+  });
+
   readonly holdExpiryRuns = new Counter({
     name: 'hold_expiry_runs_total',
     help: 'Runs of the hold expiry job',
