@@ -189,9 +189,13 @@ describe('hostile input', () => {
     ];
     const realIds = [alice.wallet.id, bob.wallet.id, ...transferIds, dave.id];
     const anyCase = (id: string) =>
-      fc
-        .array(fc.boolean(), { minLength: id.length, maxLength: id.length })
-        .map((upper) => [...id].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join(''));
+      fc.oneof(
+        fc.constant(id),
+        fc.constant(id.toUpperCase()),
+        fc
+          .array(fc.boolean(), { minLength: id.length, maxLength: id.length })
+          .map((upper) => [...id].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join('')),
+      );
     const ids = fc.oneof(
       { weight: 4, arbitrary: fc.constantFrom(...realIds).chain(anyCase) },
       { weight: 1, arbitrary: fc.uuid() },
@@ -202,44 +206,90 @@ describe('hostile input', () => {
       { weight: 2, arbitrary: fc.constantFrom('1e3', '-1', 'NaN', '0.00001', '', '0', ' 1', '１') },
       { weight: 1, arbitrary: fc.oneof(fc.string(), fc.double(), fc.constant(null)) },
     );
-    const body = fc.oneof(
-      { weight: 1, arbitrary: fc.anything({ maxDepth: 3 }) },
-      {
-        weight: 4,
-        arbitrary: fc.record(
-          {
-            toWalletId: ids,
-            amount: amounts,
-            currency: fc.oneof(
-              fc.constant('USD'),
-              fc.string({ maxLength: 4 }),
-              fc.constantFrom('usd', 'XXX', 'EUR'),
-            ),
-            description: fc.oneof(fc.string(), fc.constant(null), fc.constantFrom('a\u0000b', '\ud800')),
-            reference: fc.oneof(fc.string(), fc.constant(null)),
-            hold: fc.oneof(fc.boolean(), fc.constant(null), fc.constant('true')),
-            status: fc.oneof(fc.constantFrom('ACTIVE', 'SUSPENDED', 'CLOSED'), fc.string()),
-          },
-          { requiredKeys: [] },
+    const hostile = fc.oneof(
+      ids,
+      amounts,
+      fc.constantFrom(null, '', 'a\u0000b', '\ud800', '😀', 'x'.repeat(600), 0, -1, 60.5, 1e300, true),
+      fc.constantFrom([], {}, ['1'], 'USD', 'usd', 'ACTIVE', 'SUSPENDED'),
+      fc.string(),
+      fc.anything({ maxDepth: 2 }),
+    );
+    // A valid body for each operation: requests are sent as it is, with a field or two made hostile (or
+    // dropped, or added), so that they get past the first checks; or as anything at all.
+    const template = (method: string, path: string): Record<string, unknown> => {
+      if (method === 'post' && path.endsWith('/transfers'))
+        return { toWalletId: bob.wallet.id, amount: '1', currency: 'USD', description: 'fuzz' };
+      if (path.endsWith('/withdrawals') || path.endsWith('/deposits'))
+        return { amount: '1', currency: 'USD', reference: 'fuzz' };
+      if (path.endsWith('/capture')) return { amount: '1' };
+      if (path.endsWith('/status')) return { status: 'ACTIVE' };
+      if (path.endsWith('/wallets')) return { currency: 'USD' };
+      if (path.endsWith('/register'))
+        return { email: 'fuzz@example.com', password: 'long enough password', fullName: 'Fuzz' };
+      if (path.endsWith('/login')) return { email: alice.user.email, password: alice.user.password };
+      return {};
+    };
+    const bodyFor = (method: string, path: string): fc.Arbitrary<unknown> => {
+      const base = template(method, path);
+      const keys = [...Object.keys(base), 'hold', 'holdExpiresInSeconds', 'toWalletId', 'extra'];
+      const mutated = fc
+        .array(fc.tuple(fc.constantFrom(...keys), fc.option(hostile, { nil: undefined })), { maxLength: 2 })
+        .map((changes) => {
+          const body: Record<string, unknown> = { ...base };
+          for (const [key, value] of changes) {
+            if (value === undefined) delete body[key];
+            else body[key] = value;
+          }
+          return body;
+        });
+      return fc.oneof(
+        { weight: 1, arbitrary: fc.anything({ maxDepth: 3 }) },
+        { weight: 5, arbitrary: mutated },
+      );
+    };
+    const cursorOf = (text: string) => Buffer.from(text).toString('base64url');
+    const query = fc
+      .array(
+        fc.tuple(
+          fc.constantFrom('limit', 'cursor', 'status', 'type', 'direction', 'from', 'to', 'junk'),
+          fc.oneof(
+            fc.constantFrom('1', '100', '101', '0', '-1', '1e2', '0100', 'PENDING', 'DEBIT', 'DEPOSIT'),
+            fc.constantFrom('2020-01-01', '2020-01-01T10:00:00Z', '2020-W01', '20200101', '2020-02-30'),
+            fc.constantFrom('2020-01-01T10', '2020-01-01T10:00:00,5Z', '', cursorOf('s:1')),
+            fc.constantFrom(cursorOf('s:9999999999999999999'), cursorOf('s:-1')),
+            fc.string({ maxLength: 30 }),
+          ),
         ),
+        { maxLength: 3 },
+      )
+      .map((pairs) => new URLSearchParams(pairs).toString());
+    const requests = fc
+      .constantFrom(...operations)
+      .chain((op) => fc.tuple(fc.constant(op), bodyFor(op.method, op.path)));
+    const callers = fc.constantFrom(alice.user, bob.user, admin);
+    const contentTypes = fc.oneof(
+      { weight: 12, arbitrary: fc.constant('application/json') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom('text/plain', 'application/xml', 'application/x-www-form-urlencoded'),
       },
     );
-    const callers = fc.constantFrom(alice.user, bob.user, admin);
     let refused = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom(...operations),
+        requests,
         ids,
-        body,
+        query,
         callers,
-        async ({ method, path }, idValue, generated, caller) => {
-          const url = path.replace(/\{[^}]+\}/g, encodeURIComponent(idValue));
+        contentTypes,
+        async ([{ method, path }, generated], idValue, search, caller, contentType) => {
+          const url = `${path.replace(/\{[^}]+\}/g, encodeURIComponent(idValue))}${search ? `?${search}` : ''}`;
           const before = await balancesSnapshot(t);
           const res = keep(
             await call(method, url)
               .auth(caller.token, { type: 'bearer' })
               .set('Idempotency-Key', randomUUID())
-              .set('Content-Type', 'application/json')
+              .set('Content-Type', contentType)
               .send(JSON.stringify(generated) ?? 'null'),
           );
           expect(res.status).toBeLessThan(500);
@@ -255,7 +305,7 @@ describe('hostile input', () => {
           }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 400 },
     );
     expect(refused).toBeGreaterThan(0);
   });
