@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { Counter } from 'prom-client';
+import request from 'supertest';
 import { MetricsService } from '../../src/health/metrics.service';
 import { startTestApp, type TestApp } from './app';
+import type { TestUser, TestWallet } from './factories';
 
 /**
  * Several app instances on ONE database, as in production behind a load balancer. The first instance
@@ -91,4 +94,113 @@ export async function eventually<T>(
       throw new Error(`condition not met within ${ms} ms; last value ${JSON.stringify(v)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The ways the contended suites run, so that the database's own guards decide every race rather than
+ * the in-process per-wallet queue:
+ * - queue off: one instance, no queue, optimistic only: every collision is a version conflict, retried;
+ * - locked path: one instance, no queue, every attempt locks its wallets first (SELECT ... FOR UPDATE);
+ * - two instances: default settings on each (queue on), one database, requests taking turns.
+ * `provePath` checks from the metrics, after a suite, that the path the mode names really ran.
+ */
+export interface ContendedMode {
+  name: string;
+  instances: number;
+  env: Record<string, string>;
+  provePath(c: Cluster): Promise<void>;
+}
+
+export const CONTENDED_MODES: ContendedMode[] = [
+  {
+    name: 'queue off',
+    instances: 1,
+    env: {
+      TRANSFER_QUEUE: 'false',
+      TRANSFER_LOCK_AFTER_ATTEMPTS: '0',
+      TRANSFER_MAX_RETRY_MS: '60000',
+      TRANSFER_MAX_ATTEMPTS: '50',
+      // Hundreds of optimistic movements on two wallets take seconds to resolve: slow is not wrong here.
+      REQUEST_TIMEOUT_MS: '60000',
+    },
+    provePath: async (c) => {
+      expect(
+        await counterTotal(c.instances, 'transfer_conflicts_total', { reason: 'version' }),
+      ).toBeGreaterThan(0);
+      expect(await counterTotal(c.instances, 'transfer_attempts_total', { kind: 'locked' })).toBe(0);
+    },
+  },
+  {
+    name: 'locked path',
+    instances: 1,
+    env: { TRANSFER_QUEUE: 'false', TRANSFER_LOCK_AFTER_ATTEMPTS: '1' },
+    provePath: async (c) => {
+      expect(await counterTotal(c.instances, 'transfer_attempts_total', { kind: 'locked' })).toBeGreaterThan(
+        0,
+      );
+      expect(await counterTotal(c.instances, 'transfer_attempts_total', { kind: 'optimistic' })).toBe(0);
+    },
+  },
+  {
+    name: 'two instances',
+    instances: 2,
+    env: {},
+    provePath: async (c) => {
+      expect(
+        await counterTotal(c.instances, 'transfer_conflicts_total', { reason: 'version' }),
+      ).toBeGreaterThan(0);
+      for (const t of c.instances) {
+        expect(await counterTotal([t], 'money_movements_total', { status: '201' })).toBeGreaterThan(0);
+      }
+    },
+  },
+];
+
+/** Sessions of the test database waiting for a lock right now. */
+export async function lockWaiters(t: TestApp): Promise<number> {
+  const { rows } = await t.sql.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+  );
+  return Number(rows[0].n);
+}
+
+/** Requests against a cluster: `i` says whose turn it is, so consecutive numbers alternate instances. */
+export type ClusterRequests = ReturnType<typeof clusterRequests>;
+
+export function clusterRequests(c: Cluster) {
+  const post = (
+    i: number,
+    u: TestUser,
+    path: string,
+    body: Record<string, unknown>,
+    key: string = randomUUID(),
+  ) =>
+    request(c.pick(i).server)
+      .post(`/api/v1${path}`)
+      .auth(u.token, { type: 'bearer' })
+      .set('Idempotency-Key', key)
+      .send(body);
+  return {
+    post,
+    transfer: (
+      i: number,
+      from: TestUser,
+      to: TestWallet,
+      amount: string,
+      extra: Record<string, unknown> = {},
+    ) => post(i, from, '/transfers', { toWalletId: to.id, amount, currency: 'USD', ...extra }),
+    /** The caller's wallet as the API shows it (through the first instance). */
+    wallet: async (u: TestUser) =>
+      (
+        await request(c.primary.server)
+          .get('/api/v1/wallets/me')
+          .auth(u.token, { type: 'bearer' })
+          .expect(200)
+      ).body as { id: string; balance: string; availableBalance: string },
+  };
+}
+
+/** How many responses had each status: `{ 201: 50, 422: 150 }`. */
+export function countByStatus(results: Array<{ status: number }>): Record<number, number> {
+  return results.reduce<Record<number, number>>((m, r) => ({ ...m, [r.status]: (m[r.status] ?? 0) + 1 }), {});
 }
