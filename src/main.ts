@@ -5,7 +5,7 @@ import { createApp } from './bootstrap/create-app';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from './bootstrap/embedded-database';
 import { type AppConfig, loadConfig } from './config/app-config';
 import { ConfigError } from './config/env.schema';
-import { LifecycleService } from './health/lifecycle.service';
+import { LifecycleService } from './lifecycle/lifecycle.service';
 
 /**
  * Why the service is asked to stop: a signal, or the parent that started it going away. `npm start`

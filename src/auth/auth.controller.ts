@@ -4,7 +4,7 @@ import { ApiProblems } from '../common/http/api-problems.decorator';
 import { UserDto } from '../users/dto/user.dto';
 import { AuthService } from './auth.service';
 import { LoginDto, RegisterDto, TokenDto } from './dto/auth.dto';
-import { Public } from './public.decorator';
+import { Public } from '../common/auth/public.decorator';
 import { AuthRateLimit } from './throttling/auth-rate-limit.decorator';
 
 @ApiTags('auth')

@@ -4,8 +4,8 @@ import { JwtModule } from '@nestjs/jwt';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
-import { HealthModule } from '../health/health.module';
-import { REDIS } from '../health/redis.provider';
+import { RedisModule } from '../redis/redis.module';
+import { REDIS } from '../redis/redis.provider';
 import { UsersModule } from '../users/users.module';
 import { AdminBootstrapService } from './admin-bootstrap.service';
 import { AuthController } from './auth.controller';
@@ -38,7 +38,7 @@ import { RateLimitGuard, throttlers } from './throttling/rate-limit.guard';
       }),
     }),
     ThrottlerModule.forRootAsync({
-      imports: [HealthModule],
+      imports: [RedisModule],
       inject: [AppConfig, REDIS, Reflector],
       useFactory: async (config: AppConfig, redis: Redis | null, reflector: Reflector) => {
         if (redis && !(await waitForRedis(redis, 2000))) {

@@ -1,10 +1,10 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AppError } from '../common/errors/error-codes';
-import type { AuthUser } from './auth-user';
+import type { AuthUser } from '../common/auth/auth-user';
 import { JwtStrategy } from './jwt.strategy';
-import { IS_PUBLIC } from './public.decorator';
-import { STATUS_CHECKED_BY_HANDLER } from './status-checked-by-handler.decorator';
+import { IS_PUBLIC } from '../common/auth/public.decorator';
+import { STATUS_CHECKED_BY_HANDLER } from '../common/auth/status-checked-by-handler.decorator';
 
 /**
  * Global guard (APP_GUARD): every route needs a valid bearer token unless marked @Public(). Leaves an

@@ -6,7 +6,7 @@ import { ExtractJwt, Strategy } from 'passport-jwt';
 import { AppError } from '../common/errors/error-codes';
 import { AppConfig } from '../config/app-config';
 import { UsersService } from '../users/users.service';
-import type { AuthUser } from './auth-user';
+import type { AuthUser } from '../common/auth/auth-user';
 
 /** The claims the service signs: exactly these, plus iat, exp, iss and aud. */
 export interface AccessTokenClaims {

@@ -1,8 +1,8 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AppError } from '../common/errors/error-codes';
-import type { AuthUser, Role } from './auth-user';
-import { ROLES } from './roles.decorator';
+import type { AuthUser, Role } from '../common/auth/auth-user';
+import { ROLES } from '../common/auth/roles.decorator';
 
 /** Global guard, after the JWT guard: a route marked @Roles(...) needs one of those roles (403 FORBIDDEN). */
 @Injectable()

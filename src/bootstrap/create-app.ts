@@ -6,8 +6,8 @@ import { AppModule } from '../app.module';
 import { assertBodyDepth } from '../common/http/body-depth';
 import { assertJsonBody } from '../common/http/content-type';
 import type { AppConfig } from '../config/app-config';
-import { LifecycleService } from '../health/lifecycle.service';
-import { MetricsService } from '../health/metrics.service';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { requestId } from './logger';
 import { setupDocs } from './swagger';
 

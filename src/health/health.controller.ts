@@ -10,10 +10,10 @@ import {
 } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import type Redis from 'ioredis';
-import { Public } from '../auth/public.decorator';
-import { LifecycleService } from './lifecycle.service';
-import { MetricsService } from './metrics.service';
-import { REDIS } from './redis.provider';
+import { Public } from '../common/auth/public.decorator';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { MetricsService } from '../metrics/metrics.service';
+import { REDIS } from '../redis/redis.provider';
 
 @ApiTags('operations')
 @Public()

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { AuthUser } from '../auth/auth-user';
+import type { AuthUser } from '../common/auth/auth-user';
 import { AppError } from '../common/errors/error-codes';
 import { parseInstant } from '../common/http/instant';
 import { Money } from '../common/money/money';

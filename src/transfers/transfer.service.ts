@@ -1,16 +1,16 @@
 import { Injectable } from '@nestjs/common';
-import type { AuthUser } from '../auth/auth-user';
+import type { AuthUser } from '../common/auth/auth-user';
 import { AppError } from '../common/errors/error-codes';
 import type { Money } from '../common/money/money';
 import { AppConfig } from '../config/app-config';
-import { MetricsService } from '../health/metrics.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { AttemptRunner } from './engine/attempt-runner';
-import type { Movement, Outcome } from './engine/engine.types';
+import type { Movement, MovementRequest, Outcome, TransferItem } from './engine/engine.types';
 import { MovementEngine } from './engine/movement-engine';
+import { WriteCombiner } from './engine/write-combiner';
 import type { IdempotencyContext } from './idempotency/idempotency-key.decorator';
 import { InFlightKeys } from './idempotency/in-flight';
 import { responseOf } from './idempotency/stored-response';
-import { KeyedSerializer } from './keyed-serializer';
 
 export interface TransferInput {
   toWalletId: string;
@@ -35,12 +35,11 @@ export interface CashInput {
 @Injectable()
 export class TransferService {
   private readonly inFlight = new InFlightKeys();
-  /** Queues movements per wallet inside this instance, so hot wallets do not burn optimistic retries. */
-  private readonly queue = new KeyedSerializer();
 
   constructor(
     private readonly engine: MovementEngine,
     private readonly runner: AttemptRunner,
+    private readonly combiner: WriteCombiner,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
   ) {}
@@ -71,6 +70,14 @@ export class TransferService {
     ]);
   }
 
+  /** Up to 100 transfers from the caller's wallet in one request, applied in order; atomic or not. */
+  batch(caller: AuthUser, idem: IdempotencyContext, atomic: boolean, items: TransferItem[]): Promise<Outcome> {
+    return this.execute({ kind: 'batch', caller: { id: caller.id }, atomic, items }, idem, [
+      this.walletKey(caller.id),
+      ...items.map((i) => `w:${i.toWalletId}`),
+    ]);
+  }
+
   withdraw(caller: AuthUser, idem: IdempotencyContext, input: CashInput): Promise<Outcome> {
     return this.execute({ kind: 'withdrawal', caller: { id: caller.id }, ...input }, idem, [
       this.walletKey(caller.id),
@@ -97,9 +104,7 @@ export class TransferService {
 
   /** Voids one expired hold (the expiry job). Returns false when another instance or a capture won. */
   async expire(transactionId: string): Promise<boolean> {
-    const outcome = await this.serialized([`t:${transactionId}`], () =>
-      this.runner.run({ movement: { kind: 'expiry', transactionId } }),
-    );
+    const outcome = await this.run({ movement: { kind: 'expiry', transactionId } }, [`t:${transactionId}`]);
     if (outcome.kind === 'refused') {
       if (outcome.error.code === 'TRANSFER_NOT_PENDING') return false;
       throw outcome.error;
@@ -110,17 +115,15 @@ export class TransferService {
 
   private async execute(movement: Movement, idem: IdempotencyContext, keys: string[]): Promise<Outcome> {
     const caller = 'caller' in movement ? movement.caller.id : '';
-    const outcome = await this.inFlight.run(caller, idem.key, () =>
-      this.serialized(keys, () => this.runner.run({ movement, idem })),
-    );
+    const outcome = await this.inFlight.run(caller, idem.key, () => this.run({ movement, idem }, keys));
     const status = responseOf(outcome, idem.requestId).status;
     this.metrics.movements.inc({ type: movement.kind, status: String(status) });
     return outcome;
   }
 
-  /** Runs a movement behind earlier ones on the same keys (TRANSFER_QUEUE), or at once when the queue is off. */
-  private serialized<T>(keys: string[], task: () => Promise<T>): Promise<T> {
-    return this.config.env.TRANSFER_QUEUE ? this.queue.run(keys, task) : task();
+  /** Through the write combiner (TRANSFER_QUEUE), or alone, straight against the database, when it is off. */
+  private run(request: MovementRequest, keys: string[]): Promise<Outcome> {
+    return this.config.env.TRANSFER_QUEUE ? this.combiner.submit(request, keys) : this.runner.run(request);
   }
 
   /** The queue key of a user's wallet: its id once known, the user id until then. */

@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
-import { HealthModule } from '../health/health.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { WalletsModule } from '../wallets/wallets.module';
 import { AttemptRunner } from './engine/attempt-runner';
 import { EngineRepository } from './engine/engine.repository';
 import { MovementEngine } from './engine/movement-engine';
+import { WriteCombiner } from './engine/write-combiner';
 import { HoldExpiryJob } from './hold-expiry.job';
 import { TransactionsRepository } from './transactions.repository';
 import { TransactionsService } from './transactions.service';
@@ -16,12 +17,13 @@ import { WalletMovementsController } from './wallet-movements.controller';
  * (transactions, ledger_entries, idempotency_keys) are reached by raw SQL only, so they have no entities.
  */
 @Module({
-  imports: [WalletsModule, HealthModule],
+  imports: [WalletsModule, MetricsModule],
   controllers: [TransfersController, WalletMovementsController],
   providers: [
     EngineRepository,
     MovementEngine,
     AttemptRunner,
+    WriteCombiner,
     TransactionsRepository,
     TransferService,
     TransactionsService,

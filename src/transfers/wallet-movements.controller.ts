@@ -1,9 +1,9 @@
 import { Body, Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { type AuthUser, CurrentUser } from '../auth/auth-user';
-import { StatusCheckedByHandler } from '../auth/status-checked-by-handler.decorator';
-import { Roles } from '../auth/roles.decorator';
+import { type AuthUser, CurrentUser } from '../common/auth/auth-user';
+import { StatusCheckedByHandler } from '../common/auth/status-checked-by-handler.decorator';
+import { Roles } from '../common/auth/roles.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { Idempotency, type IdempotencyContext } from './idempotency/idempotency-key.decorator';
 import { UUID_PARAM } from '../common/http/params';

@@ -1,6 +1,6 @@
 import { Body, Controller, Param, Patch } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { Roles } from '../auth/roles.decorator';
+import { Roles } from '../common/auth/roles.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { UUID_PARAM } from '../common/http/params';
 import { UpdateUserStatusDto, UserDto } from './dto/user.dto';

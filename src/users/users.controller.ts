@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { type AuthUser, CurrentUser } from '../auth/auth-user';
+import { type AuthUser, CurrentUser } from '../common/auth/auth-user';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { UserDto } from './dto/user.dto';
 import { UsersService } from './users.service';

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { type AuthUser, CurrentUser } from '../auth/auth-user';
+import { type AuthUser, CurrentUser } from '../common/auth/auth-user';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { CreateWalletDto, WalletDto } from './dto/wallet.dto';
 import { WalletsService } from './wallets.service';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { MetricsService } from '../../src/health/metrics.service';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import { startTestApp, type TestApp } from '../support/app';
 import { createUser, createWallet, deposit, fundedUser, type TestUser } from '../support/factories';
 import { balancesSnapshot, expectLedgerConsistent } from '../support/ledger-checks';

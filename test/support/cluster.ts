@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import request from 'supertest';
-import { MetricsService } from '../../src/health/metrics.service';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import { startTestApp, type TestApp } from './app';
 import type { TestUser, TestWallet } from './factories';
 

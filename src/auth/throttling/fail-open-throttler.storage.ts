@@ -16,7 +16,7 @@ const REDIS_RETRY_AFTER_MS = 2000;
  * must not turn into a refusal of every login and every transfer. While Redis is down each instance
  * counts on its own (limits become per instance, so N instances allow N times the limit), a warning is
  * logged once, and Redis is tried again every REDIS_RETRY_AFTER_MS. The shared client fails commands at
- * once while disconnected and times them out after 500 ms (src/health/redis.provider.ts), so a dead
+ * once while disconnected and times them out after 500 ms (src/redis/redis.provider.ts), so a dead
  * Redis adds no wait to a request.
  */
 export class FailOpenThrottlerStorage implements ThrottlerStorage {

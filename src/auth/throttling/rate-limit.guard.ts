@@ -13,7 +13,7 @@ import {
 import { AppError } from '../../common/errors/error-codes';
 import { AppConfig } from '../../config/app-config';
 import { normaliseEmail } from '../../users/email';
-import type { AuthUser } from '../auth-user';
+import type { AuthUser } from '../../common/auth/auth-user';
 import { AUTH_RATE_LIMITED } from './auth-rate-limit.decorator';
 
 export const AUTH_BY_IP = 'auth-ip';

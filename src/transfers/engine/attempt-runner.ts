@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppError } from '../../common/errors/error-codes';
 import { AppConfig } from '../../config/app-config';
-import { MetricsService } from '../../health/metrics.service';
+import { MetricsService } from '../../metrics/metrics.service';
 import type { MovementRequest, Outcome } from './engine.types';
 import { type AttemptResult, type Mode, MovementEngine } from './movement-engine';
 

@@ -1,7 +1,7 @@
 import { Logger, type Provider } from '@nestjs/common';
 import Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
-import { MetricsService } from './metrics.service';
+import { MetricsService } from '../metrics/metrics.service';
 
 export const REDIS = Symbol('REDIS');
 
