@@ -1,6 +1,7 @@
 import request from 'supertest';
 import type { TestApp } from './app';
 import type { TestUser } from './factories';
+import { MONEY_INVARIANTS } from '../../scripts/lib/invariants-sql.cjs';
 
 /** Every wallet's balance, held amount and version, as text: compared byte for byte around refusals. */
 export async function balancesSnapshot(t: TestApp): Promise<Record<string, string>> {
@@ -17,33 +18,7 @@ export async function balancesSnapshot(t: TestApp): Promise<Record<string, strin
  */
 export async function expectLedgerConsistent(t: TestApp, admin?: TestUser): Promise<void> {
   const q = async (sql: string): Promise<Array<Record<string, string>>> => (await t.sql.query(sql)).rows;
-  expect(
-    await q(`SELECT c.currency FROM (SELECT DISTINCT currency FROM wallets) c
-             WHERE (SELECT COALESCE(sum(balance), 0) FROM wallets WHERE currency = c.currency)
-                <> (SELECT COALESCE(sum(CASE type WHEN 'DEPOSIT' THEN amount ELSE -amount END), 0) FROM transactions
-                     WHERE currency = c.currency AND status = 'COMPLETED' AND type IN ('DEPOSIT', 'WITHDRAWAL'))`),
-  ).toEqual([]);
-  expect(
-    await q(`SELECT id FROM wallets WHERE balance < 0 OR balance = 'NaN' OR held < 0 OR held > balance`),
-  ).toEqual([]);
-  expect(
-    await q(`SELECT w.id FROM wallets w LEFT JOIN ledger_entries l ON l.wallet_id = w.id
-             GROUP BY w.id, w.balance HAVING w.balance <> COALESCE(sum(l.amount), 0)`),
-  ).toEqual([]);
-  expect(
-    await q(`SELECT w.id FROM wallets w LEFT JOIN transactions t ON t.source_wallet_id = w.id AND t.status = 'PENDING'
-             GROUP BY w.id, w.held HAVING w.held <> COALESCE(sum(t.held_amount), 0)`),
-  ).toEqual([]);
-  expect(
-    await q(`SELECT t.id FROM transactions t LEFT JOIN ledger_entries l ON l.transaction_id = t.id
-             GROUP BY t.id, t.status, t.type
-             HAVING count(l.id) <> CASE WHEN t.status <> 'COMPLETED' THEN 0 WHEN t.type = 'TRANSFER' THEN 2 ELSE 1 END`),
-  ).toEqual([]);
-  expect(
-    await q(
-      `SELECT transaction_id FROM ledger_entries GROUP BY transaction_id HAVING sum(amount) <> 0 AND count(*) = 2`,
-    ),
-  ).toEqual([]);
+  for (const { name, sql } of MONEY_INVARIANTS) expect({ [name]: await q(sql) }).toEqual({ [name]: [] });
   if (admin) {
     const rec = await request(t.server)
       .get('/api/v1/admin/reconciliation')

@@ -1,10 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
+import { freePort } from '../../../scripts/lib/free-port.cjs';
+import {
+  BALANCE_EQUALS_LEDGER,
+  CONSERVED_PER_CURRENCY,
+  NO_NEGATIVE_BALANCE,
+} from '../../../scripts/lib/invariants-sql.cjs';
 
 /** Real processes for fault injection: a PostgreSQL server of the suite's own, and the built service. */
 export const SECRET = 'fault-suite-secret-key-0123456789-0123456789';
@@ -13,15 +18,7 @@ const ROOT = resolve(__dirname, '..', '..', '..');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => done(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort };
 
 /** Builds dist/ once per run (the suite runs the service as production does). */
 export function buildOnce(): void {
@@ -284,18 +281,9 @@ export async function checkInvariants(pg: Postgres, outcomes: Outcome[], sinceSe
   try {
     const q = async (sql: string, params: unknown[] = []) =>
       (await c.query(sql, params)).rows as Array<Record<string, unknown>>;
-    expect(
-      await q(`SELECT 1 FROM (SELECT (SELECT sum(balance) FROM wallets) AS b,
-                     (SELECT COALESCE(sum(CASE type WHEN 'DEPOSIT' THEN amount ELSE -amount END), 0) FROM transactions
-                       WHERE status = 'COMPLETED' AND type IN ('DEPOSIT', 'WITHDRAWAL')) AS e) x WHERE b <> e`),
-    ).toEqual([]);
-    expect(await q(`SELECT id FROM wallets WHERE balance < 0 OR balance = 'NaN' OR held > balance`)).toEqual(
-      [],
-    );
-    expect(
-      await q(`SELECT w.id FROM wallets w LEFT JOIN ledger_entries l ON l.wallet_id = w.id
-               GROUP BY w.id, w.balance HAVING w.balance <> COALESCE(sum(l.amount), 0)`),
-    ).toEqual([]);
+    expect(await q(CONSERVED_PER_CURRENCY)).toEqual([]);
+    expect(await q(NO_NEGATIVE_BALANCE)).toEqual([]);
+    expect(await q(BALANCE_EQUALS_LEDGER)).toEqual([]);
     const ok = outcomes.filter((o) => o.status === 201).map((o) => o.id);
     expect(new Set(ok).size).toBe(ok.length);
     const found = await q(`SELECT id FROM transactions WHERE id = ANY($1::uuid[]) AND status = 'COMPLETED'`, [

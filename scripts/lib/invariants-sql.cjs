@@ -1,0 +1,53 @@
+/* global module */
+'use strict';
+// The money invariants as SQL, read straight from the tables: each query returns the rows that break
+// its invariant, so every one must return no row. One copy, used by the tests (test/support/ledger-checks.ts),
+// the fault harness (test/faults/support/harness.ts) and the benchmark (bench/money.mjs). Plain CommonJS
+// so that jest and the ES-module bench load the same file.
+
+/** Money is conserved per currency: the balances add up to the completed deposits less withdrawals. */
+const CONSERVED_PER_CURRENCY = `SELECT c.currency FROM (SELECT DISTINCT currency FROM wallets) c
+  WHERE (SELECT COALESCE(sum(balance), 0) FROM wallets WHERE currency = c.currency)
+     <> (SELECT COALESCE(sum(CASE type WHEN 'DEPOSIT' THEN amount ELSE -amount END), 0) FROM transactions
+          WHERE currency = c.currency AND status = 'COMPLETED' AND type IN ('DEPOSIT', 'WITHDRAWAL'))`;
+
+/** No balance is negative or NaN, and no wallet holds more than its balance (or less than nothing). */
+const NO_NEGATIVE_BALANCE = `SELECT id FROM wallets WHERE balance < 0 OR balance = 'NaN' OR held < 0 OR held > balance`;
+
+/** Each balance equals the sum of its wallet's ledger entries. */
+const BALANCE_EQUALS_LEDGER = `SELECT w.id FROM wallets w LEFT JOIN ledger_entries l ON l.wallet_id = w.id
+  GROUP BY w.id, w.balance HAVING w.balance <> COALESCE(sum(l.amount), 0)`;
+
+/** Each wallet's held amount equals the sum of its open (PENDING) holds. */
+const HELD_EQUALS_OPEN_HOLDS = `SELECT w.id FROM wallets w
+  LEFT JOIN transactions t ON t.source_wallet_id = w.id AND t.status = 'PENDING'
+  GROUP BY w.id, w.held HAVING w.held <> COALESCE(sum(t.held_amount), 0)`;
+
+/** Each completed movement has its ledger entries (two for a transfer, one otherwise); others have none. */
+const COMPLETED_HAVE_ENTRIES = `SELECT t.id FROM transactions t LEFT JOIN ledger_entries l ON l.transaction_id = t.id
+  GROUP BY t.id, t.status, t.type
+  HAVING count(l.id) <> CASE WHEN t.status <> 'COMPLETED' THEN 0 WHEN t.type = 'TRANSFER' THEN 2 ELSE 1 END`;
+
+/** The two entries of a transfer cancel out. */
+const TRANSFER_ENTRIES_CANCEL = `SELECT transaction_id FROM ledger_entries
+  GROUP BY transaction_id HAVING sum(amount) <> 0 AND count(*) = 2`;
+
+/** All of the above, named, for callers that run them in turn. */
+const MONEY_INVARIANTS = Object.freeze([
+  { name: 'conserved per currency', sql: CONSERVED_PER_CURRENCY },
+  { name: 'no negative balance', sql: NO_NEGATIVE_BALANCE },
+  { name: 'each balance equals its ledger', sql: BALANCE_EQUALS_LEDGER },
+  { name: 'held equals open holds', sql: HELD_EQUALS_OPEN_HOLDS },
+  { name: 'each completed movement has its entries', sql: COMPLETED_HAVE_ENTRIES },
+  { name: "a transfer's entries cancel out", sql: TRANSFER_ENTRIES_CANCEL },
+]);
+
+module.exports = {
+  CONSERVED_PER_CURRENCY,
+  NO_NEGATIVE_BALANCE,
+  BALANCE_EQUALS_LEDGER,
+  HELD_EQUALS_OPEN_HOLDS,
+  COMPLETED_HAVE_ENTRIES,
+  TRANSFER_ENTRIES_CANCEL,
+  MONEY_INVARIANTS,
+};
