@@ -240,12 +240,35 @@ export class EnvironmentVariables {
   @Max(50)
   TRANSFER_LOCK_AFTER_ATTEMPTS = 3;
 
-  // The in-process per-wallet queue: movements on one wallet wait for each other inside an instance
-  // instead of colliding on its version in the database. Off: every movement goes straight to the
-  // database's version check (the tests run the money suites both ways, so each path is proved).
+  // The write combiner (the in-process queue): movements that arrive while a write is in flight are
+  // batched into one statement, and movements on one wallet never collide inside an instance. Off: every
+  // movement is written alone, straight against the database's version check (the tests run the money
+  // suites both ways, so each path is proved).
   @Transform(toBool)
   @IsBoolean()
   TRANSFER_QUEUE = true;
+
+  // Most movements one statement of the combiner writes (a batch request counts its transfers).
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(5000)
+  TRANSFER_BATCH_MAX = 500;
+
+  // How long a batch may wait for more movements while other writes are in flight (microseconds). An
+  // idle engine never waits.
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100000)
+  TRANSFER_BATCH_WAIT_US = 500;
+
+  // Batches in flight at once per instance (never two touching the same wallet).
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  TRANSFER_BATCH_CONCURRENCY = 2;
 
   @Transform(toInt)
   @IsInt()

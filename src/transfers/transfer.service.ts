@@ -71,7 +71,12 @@ export class TransferService {
   }
 
   /** Up to 100 transfers from the caller's wallet in one request, applied in order; atomic or not. */
-  batch(caller: AuthUser, idem: IdempotencyContext, atomic: boolean, items: TransferItem[]): Promise<Outcome> {
+  batch(
+    caller: AuthUser,
+    idem: IdempotencyContext,
+    atomic: boolean,
+    items: TransferItem[],
+  ): Promise<Outcome> {
     return this.execute({ kind: 'batch', caller: { id: caller.id }, atomic, items }, idem, [
       this.walletKey(caller.id),
       ...items.map((i) => `w:${i.toWalletId}`),

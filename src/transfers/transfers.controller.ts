@@ -15,6 +15,7 @@ import { Idempotency, type IdempotencyContext } from './idempotency/idempotency-
 import { UUID_PARAM } from '../common/http/params';
 import { answer } from './idempotency/answer';
 import { Money } from '../common/money/money';
+import { BatchResultDto, CreateBatchDto } from './dto/batch.dto';
 import { CaptureDto, CreateTransferDto } from './dto/movement.dto';
 import { TransactionDto } from './dto/transaction.dto';
 import { TransactionsService } from './transactions.service';
@@ -61,6 +62,35 @@ export class TransfersController {
   ): Promise<TransactionDto> {
     const input = { ...dto, amount: Money.parse(dto.amount) };
     return answer(reply, await this.engine.transfer(user, idem, input), idem.requestId);
+  }
+
+  @StatusCheckedByHandler()
+  @Post('batch')
+  @ApiOperation({
+    summary: 'Send up to 100 transfers from your wallet in one request, applied in order; atomic or not',
+  })
+  @IDEMPOTENCY_HEADER
+  @ApiCreatedResponse({ type: BatchResultDto, description: 'atomic: every item applied' })
+  @ApiOkResponse({ type: BatchResultDto, description: 'not atomic: each item with its own status' })
+  @ApiProblems(
+    [
+      400,
+      'VALIDATION_FAILED: any malformed item, fields named by path (transfers[3].amount); nothing applied',
+    ],
+    [409, 'IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
+    [
+      422,
+      'BATCH_REFUSED (atomic: errors lists {index, code, detail}; nothing moved), IDEMPOTENCY_KEY_REUSED',
+    ],
+  )
+  async batch(
+    @CurrentUser() user: AuthUser,
+    @Idempotency() idem: IdempotencyContext,
+    @Body() dto: CreateBatchDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<BatchResultDto> {
+    const items = dto.transfers.map((t) => ({ ...t, amount: Money.parse(t.amount) }));
+    return answer(reply, await this.engine.batch(user, idem, dto.atomic === true, items), idem.requestId);
   }
 
   @Get(':id')

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   ACCOUNT_INACTIVE_PARTY: { status: 422, title: 'A party to the transfer is not active' },
   BALANCE_LIMIT_EXCEEDED: { status: 422, title: 'The balance would exceed the maximum' },
   AMOUNT_EXCEEDS_HOLD: { status: 422, title: 'The amount exceeds what is held' },
+  BATCH_REFUSED: { status: 422, title: 'An item of the atomic batch was refused; nothing moved' },
   CONSTRAINT_VIOLATION: { status: 422, title: 'The request breaks a data rule' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable; retry later' },

@@ -1,4 +1,5 @@
 import { Money } from '../../common/money/money';
+import type { TxRecord } from '../transaction.record';
 import type {
   Accepted,
   EngineState,
@@ -83,11 +84,14 @@ export class BatchPlan {
 
   /** A refusal kept with its key (and its FAILED record, when it has one). */
   refuse(decision: Refused, key: IdempotencyRecord): void {
-    if (decision.record) {
-      this.plan.inserts.push(decision.record);
-      this.state.transactions.set(decision.record.id, decision.record);
-    }
+    if (decision.record) this.record(decision.record);
     this.keep(key);
+  }
+
+  /** A FAILED transaction recording a refusal. */
+  record(tx: TxRecord): void {
+    this.plan.inserts.push(tx);
+    this.state.transactions.set(tx.id, tx);
   }
 
   build(): WritePlan {
@@ -97,7 +101,8 @@ export class BatchPlan {
     return { ...this.plan, wallets };
   }
 
-  private keep(key: IdempotencyRecord): void {
+  /** A response kept for an Idempotency-Key; later movements with the same key in this batch replay it. */
+  keep(key: IdempotencyRecord): void {
     this.plan.idempotency.push(key);
     this.state.idempotency.set(`${key.caller}\u0000${key.key}`, {
       hash: key.hash,

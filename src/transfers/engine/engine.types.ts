@@ -28,7 +28,16 @@ export type Movement =
   | { kind: 'withdrawal'; caller: Caller; amount: Money; currency: string; reference?: string }
   | { kind: 'capture'; caller: Caller; transactionId: string; amount?: Money }
   | { kind: 'void'; caller: Caller; transactionId: string }
-  | { kind: 'expiry'; transactionId: string };
+  | { kind: 'expiry'; transactionId: string }
+  | { kind: 'batch'; caller: Caller; atomic: boolean; items: TransferItem[] };
+
+/** One transfer of a batch request: always from the caller's wallet, never a hold. */
+export interface TransferItem {
+  toWalletId: string;
+  amount: Money;
+  currency: string;
+  description?: string;
+}
 
 export type MovementKind = Movement['kind'];
 
@@ -165,4 +174,6 @@ export type ConflictReason = 'version' | 'settled' | 'actor' | 'duplicate' | 'de
 export type Outcome =
   | { kind: 'applied'; transaction: TxRecord; created: boolean }
   | { kind: 'refused'; error: AppError }
-  | { kind: 'replayed'; response: StoredResponse };
+  | { kind: 'replayed'; response: StoredResponse }
+  /** A batch request: each item's own outcome (applied or refused), in order. */
+  | { kind: 'batch'; atomic: boolean; items: Outcome[] };

@@ -9,11 +9,12 @@ import type {
   ConflictReason,
   EngineState,
   IdempotencyRecord,
+  Movement,
   MovementRequest,
   Outcome,
   StateQuery,
 } from './engine.types';
-import { decide } from './movement-rules';
+import { decide, type RuleContext } from './movement-rules';
 
 /** How an attempt runs: optimistic (version checks only) or locked (wallets locked in id order first). */
 export type Mode = 'optimistic' | 'locked';
@@ -137,6 +138,12 @@ function decideAll(
             };
       }
     }
+    if (movement.kind === 'batch') {
+      const outcome = decideBatch(state, plan, movement, ctx);
+      const record = keep(outcome, null);
+      if (record) plan.keep(record);
+      return outcome;
+    }
     const decision = decide(state, movement, ctx);
     if (decision.kind === 'accepted') {
       const outcome: Outcome = {
@@ -159,6 +166,54 @@ function decideAll(
   return { plan, outcomes };
 }
 
+/**
+ * A batch request: its transfers decided in order (each sees the balance the earlier ones left). Atomic:
+ * tried first on a copy of the state; one refusal and nothing is applied nor recorded (422 BATCH_REFUSED
+ * naming each refused item). Otherwise each item stands alone, FAILED records included, as its own
+ * POST /transfers would.
+ */
+function decideBatch(
+  state: EngineState,
+  plan: BatchPlan,
+  batch: Extract<Movement, { kind: 'batch' }>,
+  ctx: RuleContext,
+): Outcome {
+  const transfers: Movement[] = batch.items.map((item) => ({
+    kind: 'transfer',
+    caller: batch.caller,
+    ...item,
+  }));
+  if (batch.atomic) {
+    const trial = cloneState(state);
+    const trialPlan = new BatchPlan(trial, ctx.now);
+    const refused: Array<{ index: number; code: string; detail: string }> = [];
+    transfers.forEach((m, index) => {
+      const d = decide(trial, m, ctx);
+      if (d.kind === 'accepted') trialPlan.accept(d);
+      else refused.push({ index, code: d.error.publicCode, detail: d.error.detail });
+    });
+    if (refused.length > 0) {
+      const detail = `${refused.length} of ${transfers.length} transfers were refused; nothing moved`;
+      return {
+        kind: 'refused',
+        error: new AppError('BATCH_REFUSED', detail, { fields: { errors: refused } }),
+      };
+    }
+  }
+  const items = transfers.map((m): Outcome => {
+    const d = decide(state, m, ctx);
+    if (d.kind === 'accepted') {
+      plan.accept(d);
+      return { kind: 'applied', transaction: d.transaction, created: true };
+    }
+    // An atomic batch was tried on the same state: it cannot be refused here.
+    if (batch.atomic) throw new Error(`atomic batch item refused on the second pass: ${d.error.code}`);
+    if (d.store && d.record) plan.record(d.record);
+    return { kind: 'refused', error: d.error };
+  });
+  return { kind: 'batch', atomic: batch.atomic, items };
+}
+
 /** What a movement may read: its caller's wallet, named wallets, the parties of a named transaction. */
 function stateQuery(requests: MovementRequest[]): StateQuery {
   const q: StateQuery = { userIds: [], walletIds: [], transactionIds: [], keys: [] };
@@ -168,6 +223,7 @@ function stateQuery(requests: MovementRequest[]): StateQuery {
       if (idem) q.keys.push({ caller: m.caller.id, key: idem.key });
     }
     if (m.kind === 'transfer') q.walletIds.push(m.toWalletId);
+    if (m.kind === 'batch') q.walletIds.push(...m.items.map((i) => i.toWalletId));
     if (m.kind === 'deposit') q.walletIds.push(m.walletId);
     if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry')
       q.transactionIds.push(m.transactionId);
@@ -185,6 +241,7 @@ function resources(r: MovementRequest, state: EngineState): string[] {
     if (r.idem) out.push(`k:${m.caller.id}\u0000${r.idem.key}`);
   }
   if (m.kind === 'transfer') out.push(m.toWalletId);
+  if (m.kind === 'batch') out.push(...m.items.map((i) => i.toWalletId));
   if (m.kind === 'deposit') out.push(m.walletId);
   if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry') {
     const tx = state.transactions.get(m.transactionId);

@@ -40,6 +40,8 @@ export function decide(state: EngineState, m: Movement, ctx: RuleContext): Decis
       return decideVoid(state, m, ctx);
     case 'expiry':
       return decideExpiry(state, m, ctx);
+    case 'batch':
+      throw new Error('a batch is decided item by item (movement-engine.ts)');
   }
 }
 

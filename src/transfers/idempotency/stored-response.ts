@@ -29,5 +29,14 @@ export function responseOf(outcome: Outcome, requestId: string): MovementRespons
         body: problemFromAppError(outcome.error, requestId),
         replayed: false,
       };
+    case 'batch': {
+      const items = outcome.items.map((item, index) => {
+        const r = responseOf(item, requestId);
+        return item.kind === 'refused'
+          ? { index, status: r.status, problem: r.body }
+          : { index, status: r.status, transaction: r.body };
+      });
+      return { status: outcome.atomic ? 201 : 200, body: { items }, replayed: false };
+    }
   }
 }
