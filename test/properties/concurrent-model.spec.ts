@@ -298,10 +298,12 @@ describe('two instances, one database, concurrent batches explained by a serial 
           ).rows[0];
 
           const resolved = ops.map(resolve).filter((r): r is { req: Req; intent: Intent } => r !== null);
+          const t0 = Date.now();
           const sent: Sent[] = await Promise.all(
             resolved.map(async (r) => ({ ...r, res: await send(r.req) })),
           );
 
+          require('fs').appendFileSync('/tmp/timing', `${sent.length} ${Date.now() - t0}\n`);
           // --- judge every answer against the answers the model allows ---
           const label = (s: Sent) =>
             `${s.intent.kind} ${s.req.path} ${JSON.stringify(s.req.body)} via ${s.req.via} -> ${s.res.status} ${s.res.text}`;
@@ -494,9 +496,17 @@ describe('two instances, one database, concurrent batches explained by a serial 
           // --- the database holds exactly the accepted movements and the recorded refusals ---
           const ids = wallets.map((w) => w.id);
           const entries = (
-            await a.sql.query<{ id: string; wallet: string; tx: string; amount: string; after: string }>(
-              `SELECT id::text, wallet_id AS wallet, transaction_id AS tx, amount::text, balance_after::text AS after
-                 FROM ledger_entries WHERE id > $1 AND wallet_id = ANY($2::uuid[]) ORDER BY id`,
+            await a.sql.query<{
+              id: string;
+              wallet: string;
+              tx: string;
+              amount: string;
+              after: string;
+              at: string;
+            }>(
+              `SELECT id::text, wallet_id AS wallet, transaction_id AS tx, amount::text, balance_after::text AS after,
+                      to_char(created_at, 'HH24:MI:SS.US') AS at
+                 FROM ledger_entries l WHERE l.id > $1 AND l.wallet_id = ANY($2::uuid[]) ORDER BY l.id`,
               [marks.entry, ids],
             )
           ).rows;
@@ -554,7 +564,14 @@ describe('two instances, one database, concurrent batches explained by a serial 
             running[w] += units(e.amount);
             if (units(e.after) !== running[w]) {
               throw new Error(
-                `wallet ${w}: entry ${e.id} says balance after ${e.after}, the ledger before it adds up to ${text(running[w])}`,
+                `wallet ${w} (start ${text(start[w].balance)}): entry ${e.id} says balance after ${e.after}, ` +
+                  `the ledger before it adds up to ${text(running[w])}. Its entries (id, transaction, amount, ` +
+                  `balance after, created at):\n    ` +
+                  entries
+                    .filter((x) => x.wallet === e.wallet)
+                    .map((x) => `${x.id} ${x.tx} ${x.amount} ${x.after} ${x.at}`)
+                    .join('\n    ') +
+                  `\n  batch:\n    ${sent.map(label).join('\n    ')}`,
               );
             }
             chains[w].push(e.tx);
@@ -636,7 +653,13 @@ describe('two instances, one database, concurrent batches explained by a serial 
           );
         }
       }),
-      { numRuns: 20, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
+      {
+        numRuns: 20,
+        // Shrinking replays batches whose interleaving differs each time, slowly and often without
+        // reproducing: off unless FC_SHRINK=1. The failing input and seed are printed either way.
+        endOnFailure: process.env.FC_SHRINK !== '1',
+        ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}),
+      },
     );
   }, 600000);
 });
