@@ -11,6 +11,9 @@ export default tseslint.config(
       'node_modules/',
       '.data/',
       '.bench/',
+      // Deliberately wrong imports that the dependency rules must refuse (test/unit/architecture.spec.ts).
+      'test/fixtures/',
+      '.dependency-cruiser.cjs',
       'jest.config.js',
       'eslint.config.mjs',
     ],

@@ -10,6 +10,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
 import { prepareDatabase } from './database/prepare-database';
+import { mapDatabaseError } from './database/pg-errors';
 import { databaseSettings } from './database/settings';
 import { HealthModule } from './health/health.module';
 import { loggerOptions } from './bootstrap/logger';
@@ -44,7 +45,7 @@ export class AppModule {
       providers: [
         // Registered as APP_* providers so that tests get exactly the production pipeline.
         { provide: APP_PIPE, useFactory: createValidationPipe },
-        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+        { provide: APP_FILTER, useFactory: () => new ProblemDetailsFilter(mapDatabaseError) },
       ],
     };
   }

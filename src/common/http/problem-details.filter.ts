@@ -2,7 +2,6 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '../errors/error-codes';
 import { PROBLEM_CONTENT_TYPE, problemFromAppError } from './problem-details';
-import { mapDatabaseError } from '../../database/pg-errors';
 
 /** Nest's own HTTP exceptions (404 for an unknown route, 429 from the throttler...) as codes. */
 const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
@@ -42,8 +41,14 @@ function fastifyError(error: { code: string; statusCode?: number }): AppError | 
   }
 }
 
+/**
+ * Maps failures of a dependency (the database) that are conditions, not bugs, to an AppError; undefined
+ * for anything else. Given by the app module (database/pg-errors): common/ sits below database/.
+ */
+export type DependencyErrorMapper = (error: unknown) => AppError | undefined;
+
 /** Turns any error into an AppError: known ones keep their meaning, the rest become INTERNAL_ERROR. */
-export function toAppError(exception: unknown): AppError {
+export function toAppError(exception: unknown, mapDependencyError: DependencyErrorMapper): AppError {
   if (exception instanceof AppError) return exception;
   const e = exception as { code?: unknown; statusCode?: unknown } | null;
   if (typeof e?.code === 'string' && e.code.startsWith('FST_')) {
@@ -70,7 +75,7 @@ export function toAppError(exception: unknown): AppError {
     // Any other client error Fastify or Nest raises (411, 414, 431...) is the client's, never a 500.
     if (status >= 400 && status < 500) return new AppError('BAD_REQUEST', 'The request could not be read');
   }
-  const mapped = mapDatabaseError(exception);
+  const mapped = mapDependencyError(exception);
   if (mapped) return mapped;
   return new AppError('INTERNAL_ERROR', 'An unexpected error occurred');
 }
@@ -100,11 +105,13 @@ export function sendProblem(reply: FastifyReply, error: AppError, requestId: str
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
+  constructor(private readonly mapDependencyError: DependencyErrorMapper) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
     const reply = ctx.getResponse<FastifyReply>();
     const request = ctx.getRequest<FastifyRequest>();
-    const error = toAppError(exception);
+    const error = toAppError(exception, this.mapDependencyError);
     if (error.code === 'INTERNAL_ERROR') {
       this.logger.error({ err: exception, requestId: request.id }, 'unhandled error');
     } else if (error.status >= 500) {
