@@ -1,0 +1,78 @@
+import { Money } from '../../src/common/money/money';
+import type { WritePlan } from '../../src/transfers/engine/engine.types';
+import { lockStatement, readStatement, writeStatement } from '../../src/transfers/engine/write-statement';
+
+/** The statement builders are pure: a plan in, SQL and parameters out. The text never depends on the plan. */
+const NOW = new Date('2026-01-01T00:00:00.000Z');
+const WA = 'aa000000-0000-4000-8000-000000000001';
+const WB = 'bb000000-0000-4000-8000-000000000002';
+const TX = 'dd000000-0000-4000-8000-000000000004';
+const USER = 'a0000000-0000-4000-8000-000000000001';
+
+const plan: WritePlan = {
+  wallets: [
+    { id: WA, version: 3, balance: Money.parse('30').neg(), held: Money.ZERO, requireActive: true },
+    { id: WB, version: 7, balance: Money.parse('30'), held: Money.ZERO, requireActive: true },
+  ],
+  inserts: [
+    {
+      id: TX,
+      type: 'TRANSFER',
+      status: 'COMPLETED',
+      sourceWalletId: WA,
+      destinationWalletId: WB,
+      amount: Money.parse('30'),
+      heldAmount: null,
+      currency: 'USD',
+      description: 'a "quoted", comma',
+      reference: null,
+      failureReason: null,
+      initiatedBy: USER,
+      holdExpiresAt: null,
+      createdAt: NOW,
+      completedAt: NOW,
+    },
+  ],
+  settles: [],
+  ledger: [
+    { walletId: WA, transactionId: TX, amount: Money.parse('30').neg(), balanceAfter: Money.parse('70') },
+    { walletId: WB, transactionId: TX, amount: Money.parse('30'), balanceAfter: Money.parse('35') },
+  ],
+  idempotency: [
+    { caller: USER, key: 'k-1', hash: 'h'.repeat(64), status: 201, body: { id: TX }, transactionId: TX },
+  ],
+  mustBeActive: [USER],
+  mustBeAdmin: [],
+  now: NOW,
+};
+
+describe('engine statements (pure)', () => {
+  it('writes a plan as one statement with one array per column', () => {
+    expect(writeStatement(plan)).toMatchSnapshot();
+  });
+
+  it('has the same text for any plan, so one prepared statement serves every batch', () => {
+    const empty: WritePlan = {
+      ...plan,
+      wallets: [],
+      inserts: [],
+      ledger: [],
+      idempotency: [],
+      mustBeActive: [],
+    };
+    expect(writeStatement(empty).text).toBe(writeStatement(plan).text);
+    expect(writeStatement(empty).values.every((v) => !Array.isArray(v) || v.length === 0)).toBe(true);
+  });
+
+  it('numbers its parameters densely', () => {
+    const { text, values } = writeStatement(plan);
+    const used = new Set([...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
+    expect([...used].sort((a, b) => a - b)).toEqual(values.map((_, i) => i + 1));
+  });
+
+  it('reads and locks with deduplicated ids', () => {
+    const read = readStatement({ userIds: [USER, USER], walletIds: [WA, WA], transactionIds: [], keys: [] });
+    expect(read.values).toEqual([[], [], [USER], [WA], []]);
+    expect(lockStatement([WB, WA, WB]).values).toEqual([[WB, WA]]);
+  });
+});
