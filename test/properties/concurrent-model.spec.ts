@@ -20,7 +20,9 @@ import { mergeOrders, serializeWallet, text, units, type WalletStep } from '../s
  * INSUFFICIENT_FUNDS refusal saw a state some such order passes through, that refusals and replays moved
  * nothing, and that the ledger holds exactly the lines of the accepted movements.
  *
- * Both instances run with TRANSFER_QUEUE=false: only the database's version checks guard the wallets.
+ * Both instances run with TRANSFER_QUEUE=false: only the database's version checks guard the wallets;
+ * instance b takes the engine's locked path (wallets locked in id order before the read) from its first
+ * attempt, so every batch races the optimistic path against the locked one.
  * A failure prints fast-check's seed and path: FC_SEED=<seed> npx jest test/properties/concurrent-model.
  * Concurrency makes a replay of the seed likely, not certain, to hit the same interleaving.
  */
@@ -168,7 +170,8 @@ describe('two instances, one database, concurrent batches explained by a serial 
 
   beforeAll(async () => {
     a = await startTestApp({ TRANSFER_QUEUE: 'false' });
-    b = await startTestApp({ TRANSFER_QUEUE: 'false' }, a.db);
+    // b locks the wallets from its first attempt: the optimistic path (a) and the locked path (b) race.
+    b = await startTestApp({ TRANSFER_QUEUE: 'false', TRANSFER_LOCK_AFTER_ATTEMPTS: '1' }, a.db);
     admin = await createUser(a, { role: 'ADMIN' });
   });
   afterAll(async () => {
