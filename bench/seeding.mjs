@@ -22,7 +22,7 @@ export async function seedWallets(q, { count, balance }) {
   );
   await q(
     `INSERT INTO wallets (user_id, currency, balance)
-     SELECT id, 'USD', $1 FROM users WHERE email LIKE 'bench%@example.com'`,
+     SELECT id, 'USD', $1 FROM users WHERE email ~ '^bench[0-9]+@example[.]com$'`,
     [balance],
   );
   await q(
@@ -35,7 +35,7 @@ export async function seedWallets(q, { count, balance }) {
   await q(
     `INSERT INTO bench_wallets (n, id, user_id)
      SELECT row_number() OVER (ORDER BY w.id), w.id, w.user_id
-       FROM wallets w JOIN users u ON u.id = w.user_id WHERE u.email LIKE 'bench%@example.com'`,
+       FROM wallets w JOIN users u ON u.id = w.user_id WHERE u.email ~ '^bench[0-9]+@example[.]com$'`,
   );
   await q('VACUUM ANALYZE users, wallets, transactions, ledger_entries, bench_wallets');
   const users = await q(
@@ -79,7 +79,10 @@ export async function seedHistory(q, wallet, entries) {
      SELECT $1, id, 0.01, (SELECT balance FROM wallets WHERE id = $1) + 0.01 * row_number() OVER (ORDER BY seq) FROM d`,
     [wallet, entries],
   );
-  await q(`UPDATE wallets SET balance = balance + $2 * 0.01, version = version + 1 WHERE id = $1`, [wallet, entries]);
+  await q(`UPDATE wallets SET balance = balance + $2 * 0.01, version = version + 1 WHERE id = $1`, [
+    wallet,
+    entries,
+  ]);
   await q('VACUUM ANALYZE transactions, ledger_entries, wallets');
   const [range] = await q(
     `SELECT min(seq)::text AS lo, max(seq)::text AS hi FROM transactions WHERE destination_wallet_id = $1`,

@@ -17,6 +17,10 @@ export const PGBENCH = [
   '/usr/lib/postgresql/15/bin/pgbench',
 ].find((p) => p && existsSync(p));
 
+/** `pgbench (PostgreSQL) 15.x`, or null without pgbench. */
+export const pgbenchVersion = () =>
+  PGBENCH ? spawnSync(PGBENCH, ['--version'], { encoding: 'utf8' }).stdout.trim() : null;
+
 /**
  * One transfer per transaction, as the service's write does it: the two wallets updated in id order
  * (balance -/+ 0.01, version + 1, updated_at), the transaction row, its two ledger entries with the
@@ -123,7 +127,8 @@ export function runPgbench(db, { name, script, clients, seconds, transfersPerTra
     latencyAverageMs: number(/latency average = ([\d.]+) ms/),
     failed: number(/number of failed transactions: (\d+)/) || 0,
     abortedClients: aborted,
-    postgresCpuMsPerTransfer: pgSeconds === null || !transfers ? null : +((pgSeconds * 1000) / transfers).toFixed(3),
+    postgresCpuMsPerTransfer:
+      pgSeconds === null || !transfers ? null : +((pgSeconds * 1000) / transfers).toFixed(3),
     stderr: aborted ? r.stderr.split('\n').slice(0, 3).join(' | ') : undefined,
   };
 }
