@@ -301,12 +301,10 @@ describe('two instances, one database, concurrent batches explained by a serial 
           ).rows[0];
 
           const resolved = ops.map(resolve).filter((r): r is { req: Req; intent: Intent } => r !== null);
-          const t0 = Date.now();
           const sent: Sent[] = await Promise.all(
             resolved.map(async (r) => ({ ...r, res: await send(r.req) })),
           );
 
-          require('fs').appendFileSync('/tmp/timing', `${sent.length} ${Date.now() - t0}\n`);
           // --- judge every answer against the answers the model allows ---
           const label = (s: Sent) =>
             `${s.intent.kind} ${s.req.path} ${JSON.stringify(s.req.body)} via ${s.req.via} -> ${s.res.status} ${s.res.text}`;
