@@ -229,8 +229,10 @@ export async function runScenarios(ctx, o) {
     };
     log('batch', JSON.stringify({ tps: service.transfersPerSecond, ratio: results.batch.ratio }));
   } else {
+    // 404 while the endpoint is being built: skipped. Any other refusal of a valid batch is shown.
     results.batch = { available: false, status: probe.status, target: BATCH_TARGET };
-    log(`batch API: not available (${probe.status}): scenario skipped`);
+    if (probe.status !== 404) results.batch.body = probe.body.slice(0, 500);
+    log(`batch API: not available (${probe.status}): scenario skipped`, results.batch.body ?? '');
   }
 
   log('node-pg baseline (uniform)');

@@ -5,6 +5,7 @@
 // the same run, checks that money was conserved, prints the figures and the targets (never asserted), and
 // (full runs) rewrites BENCHMARKS.md. Fails only when money is not conserved or the service errs (5xx, no
 // response, a non-zero exit on SIGTERM). The parts, one job each, are in bench/.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { checkMoney } from '../bench/money.mjs';
 import { log, printSummary, serviceErrors, targets, writeBenchmarks } from '../bench/report.mjs';
@@ -50,6 +51,9 @@ if (failure) {
 results.peakRssMb = service.peakRssMb();
 results.exitCode = exitCode;
 log(`service exited with ${exitCode}; peak RSS ${results.peakRssMb} MB`);
+
+mkdirSync('.bench', { recursive: true });
+writeFileSync(`.bench/results-${stamp}.json`, JSON.stringify({ options: o, results }, null, 2));
 
 const t = targets(results);
 printSummary(results, t);
