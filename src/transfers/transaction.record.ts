@@ -1,6 +1,6 @@
 import { Money } from '../common/money/money';
 
-export type TransactionType = 'TRANSFER' | 'DEPOSIT' | 'WITHDRAWAL';
+export type TransactionType = 'TRANSFER' | 'DEPOSIT' | 'WITHDRAWAL' | 'REFUND';
 export type TransactionStatus = 'PENDING' | 'COMPLETED' | 'FAILED';
 
 /**
@@ -25,6 +25,9 @@ const FIELDS = {
   holdExpiresAt: { column: 'hold_expires_at', kind: 'instant' },
   createdAt: { column: 'created_at', kind: 'instant' },
   completedAt: { column: 'completed_at', kind: 'instant' },
+  metadata: { column: 'metadata', kind: 'json' },
+  refundedAmount: { column: 'refunded_amount', kind: 'money' },
+  originalTransactionId: { column: 'original_transaction_id', kind: 'uuid' },
 } as const;
 
 type Fields = typeof FIELDS;
@@ -47,10 +50,16 @@ export interface TxRecord {
   holdExpiresAt: Date | null;
   createdAt: Date;
   completedAt: Date | null;
+  /** The client's own string keys (contract v1.1), `{}` when none. */
+  metadata: Record<string, string>;
+  /** What refunds of this transfer have moved back so far. */
+  refundedAmount: Money;
+  /** A REFUND's transfer. */
+  originalTransactionId: string | null;
 }
 
 /** A row of `transactions` as TX_COLUMNS or TX_JSON give it: snake-case names, numeric as text. */
-export type TxRow = { [F in Field as Fields[F]['column']]: string | Date | null } & {
+export type TxRow = { [F in Field as Fields[F]['column']]: string | Date | null | Record<string, string> } & {
   id: string;
   type: TransactionType;
   status: TransactionStatus;
@@ -58,7 +67,13 @@ export type TxRow = { [F in Field as Fields[F]['column']]: string | Date | null 
 
 const entries = Object.entries(FIELDS) as Array<[Field, Fields[Field]]>;
 
-const SQL_TYPE = { uuid: 'uuid', text: 'text', money: 'numeric', instant: 'timestamptz' } as const;
+const SQL_TYPE = {
+  uuid: 'uuid',
+  text: 'text',
+  money: 'numeric',
+  instant: 'timestamptz',
+  json: 'jsonb',
+} as const;
 
 function selectExpr(column: string, kind: Fields[Field]['kind']): string {
   return kind === 'money' ? `t.${column}::text` : `t.${column}`;
@@ -90,6 +105,7 @@ export function txInsertArrays(records: TxRecord[]): unknown[][] {
       if (value === null) return null;
       if (f.kind === 'money') return (value as Money).toFixed4();
       if (f.kind === 'instant') return (value as Date).toISOString();
+      if (f.kind === 'json') return JSON.stringify(value);
       return value as string;
     }),
   );
@@ -101,7 +117,7 @@ export function txFromRow(row: TxRow): TxRecord {
     const value = row[f.column];
     if (value === null || value === undefined) out[prop] = null;
     else if (f.kind === 'money') out[prop] = Money.fromDb(String(value));
-    else if (f.kind === 'instant') out[prop] = new Date(value);
+    else if (f.kind === 'instant') out[prop] = new Date(value as string | Date);
     else out[prop] = value;
   }
   return out as unknown as TxRecord;

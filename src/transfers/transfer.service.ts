@@ -5,7 +5,7 @@ import type { Money } from '../common/money/money';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { AttemptRunner } from './engine/attempt-runner';
-import type { Movement, MovementRequest, Outcome, TransferItem } from './engine/engine.types';
+import type { Metadata, Movement, MovementRequest, Outcome, TransferItem } from './engine/engine.types';
 import { MovementEngine } from './engine/movement-engine';
 import { WriteCombiner } from './engine/write-combiner';
 import type { IdempotencyContext } from './idempotency/idempotency-key.decorator';
@@ -19,12 +19,20 @@ export interface TransferInput {
   description?: string;
   hold?: boolean;
   holdExpiresInSeconds?: number;
+  metadata?: Metadata;
 }
 
 export interface CashInput {
   amount: Money;
   currency: string;
   reference?: string;
+  metadata?: Metadata;
+}
+
+export interface RefundInput {
+  amount?: Money;
+  reason?: string;
+  metadata?: Metadata;
 }
 
 /**
@@ -101,6 +109,18 @@ export class TransferService {
     ]);
   }
 
+  /** Refunds a completed transfer (the receiver or an admin), fully or partly. */
+  refund(
+    caller: AuthUser,
+    idem: IdempotencyContext,
+    transactionId: string,
+    input: RefundInput,
+  ): Promise<Outcome> {
+    return this.execute({ kind: 'refund', caller: { id: caller.id }, transactionId, ...input }, idem, [
+      `t:${transactionId}`,
+    ]);
+  }
+
   void(caller: AuthUser, idem: IdempotencyContext, transactionId: string): Promise<Outcome> {
     return this.execute({ kind: 'void', caller: { id: caller.id }, transactionId }, idem, [
       `t:${transactionId}`,
@@ -120,10 +140,35 @@ export class TransferService {
 
   private async execute(movement: Movement, idem: IdempotencyContext, keys: string[]): Promise<Outcome> {
     const caller = 'caller' in movement ? movement.caller.id : '';
-    const outcome = await this.inFlight.run(caller, idem.key, () => this.run({ movement, idem }, keys));
+    const outcome = this.inFlight.has(caller, idem.key)
+      ? await this.duplicateOfRunning(caller, idem)
+      : await this.inFlight.run(caller, idem.key, () => this.run({ movement, idem }, keys));
     const status = responseOf(outcome, idem.requestId).status;
     this.metrics.movements.inc({ type: movement.kind, status: String(status) });
     return outcome;
+  }
+
+  /**
+   * A request whose key is in flight in this instance: when the key's first request has already committed
+   * (the one in flight is itself a replay), the stored answer; while it has not, 409 IDEMPOTENCY_IN_PROGRESS.
+   */
+  private async duplicateOfRunning(caller: string, idem: IdempotencyContext): Promise<Outcome> {
+    const stored = await this.engine.storedResponse(caller, idem.key);
+    if (!stored) {
+      throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still running', {
+        retryAfter: 1,
+      });
+    }
+    if (stored.hash !== idem.requestHash) {
+      return {
+        kind: 'refused',
+        error: new AppError(
+          'IDEMPOTENCY_KEY_REUSED',
+          'This Idempotency-Key was used for a different request',
+        ),
+      };
+    }
+    return { kind: 'replayed', response: stored };
   }
 
   /** Through the write combiner (TRANSFER_QUEUE), or alone, straight against the database, when it is off. */

@@ -16,7 +16,7 @@ import { UUID_PARAM } from '../common/http/params';
 import { answer } from './idempotency/answer';
 import { Money } from '../common/money/money';
 import { BatchResultDto, CreateBatchDto } from './dto/batch.dto';
-import { CaptureDto, CreateTransferDto } from './dto/movement.dto';
+import { CaptureDto, CreateTransferDto, RefundDto } from './dto/movement.dto';
 import { TransactionDto } from './dto/transaction.dto';
 import { TransactionsService } from './transactions.service';
 import { TransferService } from './transfer.service';
@@ -143,5 +143,30 @@ export class TransfersController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     return answer(reply, await this.engine.void(user, idem, id), idem.requestId);
+  }
+
+  @Post(':id/refunds')
+  @ApiOperation({ summary: 'Refund a completed transfer, fully or partly (the receiver or an admin)' })
+  @IDEMPOTENCY_HEADER
+  @ApiCreatedResponse({ type: TransactionDto, description: 'The REFUND transaction' })
+  @ApiProblems(
+    400,
+    [403, 'FORBIDDEN: only the receiver or an admin'],
+    [404, 'TRANSACTION_NOT_FOUND'],
+    [409, 'TRANSFER_NOT_REFUNDABLE, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT'],
+    [
+      422,
+      'REFUND_EXCEEDS_AMOUNT, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED',
+    ],
+  )
+  async refund(
+    @CurrentUser() user: AuthUser,
+    @Idempotency() idem: IdempotencyContext,
+    @Param('id', UUID_PARAM) id: string,
+    @Body() dto: RefundDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TransactionDto> {
+    const input = { ...dto, amount: dto.amount === undefined ? undefined : Money.parse(dto.amount) };
+    return answer(reply, await this.engine.refund(user, idem, id, input), idem.requestId);
   }
 }

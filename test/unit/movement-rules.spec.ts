@@ -46,6 +46,9 @@ function hold(extra: Partial<TxRecord> = {}): TxRecord {
     holdExpiresAt: new Date(NOW.getTime() + 60_000),
     createdAt: NOW,
     completedAt: null,
+    metadata: {},
+    refundedAmount: Money.ZERO,
+    originalTransactionId: null,
     ...extra,
   };
 }

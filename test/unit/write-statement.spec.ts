@@ -31,9 +31,13 @@ const plan: WritePlan = {
       holdExpiresAt: null,
       createdAt: NOW,
       completedAt: NOW,
+      metadata: { order: 'A-1', 'shop.id': '42' },
+      refundedAmount: Money.ZERO,
+      originalTransactionId: null,
     },
   ],
   settles: [],
+  refunds: [],
   ledger: [
     { walletId: WA, transactionId: TX, amount: Money.parse('30').neg(), balanceAfter: Money.parse('70') },
     { walletId: WB, transactionId: TX, amount: Money.parse('30'), balanceAfter: Money.parse('35') },

@@ -51,3 +51,36 @@ export function IsText(max: number): PropertyDecorator {
 export function IsIntBetween(min: number, max: number): PropertyDecorator {
   return applyDecorators(IsInt(), Min(min), Max(max));
 }
+
+const METADATA_KEY = /^[A-Za-z0-9_.-]{1,40}$/;
+export const METADATA_MAX_KEYS = 20;
+
+/** Why a metadata object breaks the contract (v1.1: at most 20 keys of [A-Za-z0-9_.-]{1,40}, string values of 1..500). */
+export function metadataProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'must be an object of strings';
+  const entries = Object.entries(value);
+  if (entries.length > METADATA_MAX_KEYS) return `must have at most ${METADATA_MAX_KEYS} keys`;
+  for (const [key, v] of entries) {
+    if (!METADATA_KEY.test(key))
+      return `key "${key.slice(0, 50)}" must be 1 to 40 characters of A-Z a-z 0-9 _ . -`;
+    if (typeof v !== 'string' || v.length < 1 || v.length > 500) {
+      return `value of "${key}" must be a string of 1 to 500 characters`;
+    }
+    if (UNSTORABLE.test(v))
+      return `value of "${key}" must not contain NUL characters or unpaired UTF-16 surrogates`;
+  }
+  return undefined;
+}
+
+/** The client's own keys on a money-moving request. */
+export function IsMetadata(): PropertyDecorator {
+  let problem: string | undefined;
+  return ValidateBy({
+    name: 'isMetadata',
+    validator: {
+      validate: (value: unknown) => (problem = metadataProblem(value)) === undefined,
+      defaultMessage: () => problem ?? 'is not valid metadata',
+    },
+  });
+}

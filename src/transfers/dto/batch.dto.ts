@@ -13,6 +13,7 @@ export class BatchTransferItemDto extends PickType(CreateTransferDto, [
   'amount',
   'currency',
   'description',
+  'metadata',
 ] as const) {}
 
 export class CreateBatchDto {

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
 import { IsBoolean } from 'class-validator';
-import { IsId, IsIntBetween, IsText, Optional } from '../../common/http/field-rules';
+import { IsId, IsIntBetween, IsMetadata, IsText, Optional } from '../../common/http/field-rules';
 import { IsAmount, IsCurrency } from '../../common/money/validators';
 
 export class CashMovementDto {
@@ -11,9 +11,24 @@ export class CashMovementDto {
   @Optional()
   @IsText(255)
   reference?: string;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string', minLength: 1, maxLength: 500 },
+    maxProperties: 20,
+    example: { orderId: 'A-1042' },
+    description: 'Your own keys (at most 20, each 1..40 of A-Z a-z 0-9 _ . -), stored and returned',
+  })
+  @Optional()
+  @IsMetadata()
+  metadata?: Record<string, string>;
 }
 
-export class CreateTransferDto extends PickType(CashMovementDto, ['amount', 'currency'] as const) {
+export class CreateTransferDto extends PickType(CashMovementDto, [
+  'amount',
+  'currency',
+  'metadata',
+] as const) {
   @ApiProperty({ format: 'uuid', description: 'The receiving wallet (any case)' })
   @IsId()
   toWalletId!: string;
@@ -37,6 +52,27 @@ export class CreateTransferDto extends PickType(CashMovementDto, ['amount', 'cur
   @Optional()
   @IsIntBetween(1, 2592000)
   holdExpiresInSeconds?: number;
+}
+
+export class RefundDto {
+  @Optional()
+  @IsAmount('Amount to refund; default: all that is not yet refunded', false)
+  amount?: string;
+
+  @ApiPropertyOptional({ maxLength: 500, example: 'Returned item' })
+  @Optional()
+  @IsText(500)
+  reason?: string;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string', minLength: 1, maxLength: 500 },
+    maxProperties: 20,
+    description: 'Your own keys, stored on the REFUND transaction',
+  })
+  @Optional()
+  @IsMetadata()
+  metadata?: Record<string, string>;
 }
 
 export class CaptureDto {

@@ -3,7 +3,7 @@ import type { TxRecord } from '../transaction.record';
 
 export class TransactionDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiProperty({ enum: ['TRANSFER', 'DEPOSIT', 'WITHDRAWAL'] }) type!: string;
+  @ApiProperty({ enum: ['TRANSFER', 'DEPOSIT', 'WITHDRAWAL', 'REFUND'] }) type!: string;
   @ApiProperty({ enum: ['PENDING', 'COMPLETED', 'FAILED'] }) status!: string;
   @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'Null for a deposit' })
   sourceWalletId!: string | null;
@@ -37,6 +37,22 @@ export class TransactionDto {
   holdExpiresAt!: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) completedAt!: string | null;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { orderId: 'A-1042' },
+    description: 'Your own keys, as sent; {} when none',
+  })
+  metadata!: Record<string, string>;
+  @ApiProperty({ example: '0.0000', description: 'Transfers: what refunds have moved back so far' })
+  refundedAmount!: string;
+  @ApiProperty({
+    format: 'uuid',
+    nullable: true,
+    type: String,
+    description: 'A REFUND: the refunded transfer',
+  })
+  originalTransactionId!: string | null;
 
   static from(t: TxRecord): TransactionDto {
     return {
@@ -54,6 +70,9 @@ export class TransactionDto {
       holdExpiresAt: t.holdExpiresAt?.toISOString() ?? null,
       createdAt: t.createdAt.toISOString(),
       completedAt: t.completedAt?.toISOString() ?? null,
+      metadata: t.metadata,
+      refundedAmount: t.refundedAmount.toFixed4(),
+      originalTransactionId: t.originalTransactionId,
     };
   }
 }

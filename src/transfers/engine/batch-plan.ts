@@ -29,6 +29,8 @@ export function cloneState(s: EngineState): EngineState {
 export class BatchPlan {
   private readonly readVersions = new Map<string, number>();
   private readonly net = new Map<string, { balance: Money; held: Money; requireActive: boolean }>();
+  /** Refunded transfers: the refunded amount the state was read with, and where it ends. */
+  private readonly refunded = new Map<string, { expected: Money; next: Money }>();
   private readonly plan: WritePlan;
 
   constructor(
@@ -40,6 +42,7 @@ export class BatchPlan {
       wallets: [],
       inserts: [],
       settles: [],
+      refunds: [],
       ledger: [],
       idempotency: [],
       mustBeActive: [],
@@ -51,7 +54,11 @@ export class BatchPlan {
   get isEmpty(): boolean {
     const p = this.plan;
     return (
-      this.net.size === 0 && p.inserts.length === 0 && p.settles.length === 0 && p.idempotency.length === 0
+      this.net.size === 0 &&
+      p.inserts.length === 0 &&
+      p.settles.length === 0 &&
+      this.refunded.size === 0 &&
+      p.idempotency.length === 0
     );
   }
 
@@ -76,6 +83,14 @@ export class BatchPlan {
     }
     if (decision.created) this.plan.inserts.push(decision.transaction);
     if (decision.settle) this.plan.settles.push(decision.settle);
+    if (decision.refund) {
+      const original = this.state.transactions.get(decision.refund.originalId) as TxRecord;
+      const next = original.refundedAmount.plus(decision.refund.amount);
+      const entry = this.refunded.get(original.id) ?? { expected: original.refundedAmount, next };
+      entry.next = next;
+      this.refunded.set(original.id, entry);
+      this.state.transactions.set(original.id, { ...original, refundedAmount: next });
+    }
     this.state.transactions.set(decision.transaction.id, decision.transaction);
     this.plan.mustBeActive.push(...decision.mustBeActive);
     this.plan.mustBeAdmin.push(...decision.mustBeAdmin);
@@ -98,7 +113,8 @@ export class BatchPlan {
     const wallets = [...this.net]
       .map(([id, d]) => ({ id, version: this.readVersions.get(id) as number, ...d }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { ...this.plan, wallets };
+    const refunds = [...this.refunded].map(([id, r]) => ({ id, ...r }));
+    return { ...this.plan, wallets, refunds };
   }
 
   /** A response kept for an Idempotency-Key; later movements with the same key in this batch replay it. */

@@ -23,9 +23,33 @@ export type Movement =
       description?: string;
       hold?: boolean;
       holdExpiresInSeconds?: number;
+      metadata?: Metadata;
     }
-  | { kind: 'deposit'; caller: Caller; walletId: string; amount: Money; currency: string; reference?: string }
-  | { kind: 'withdrawal'; caller: Caller; amount: Money; currency: string; reference?: string }
+  | {
+      kind: 'deposit';
+      caller: Caller;
+      walletId: string;
+      amount: Money;
+      currency: string;
+      reference?: string;
+      metadata?: Metadata;
+    }
+  | {
+      kind: 'withdrawal';
+      caller: Caller;
+      amount: Money;
+      currency: string;
+      reference?: string;
+      metadata?: Metadata;
+    }
+  | {
+      kind: 'refund';
+      caller: Caller;
+      transactionId: string;
+      amount?: Money;
+      reason?: string;
+      metadata?: Metadata;
+    }
   | { kind: 'capture'; caller: Caller; transactionId: string; amount?: Money }
   | { kind: 'void'; caller: Caller; transactionId: string }
   | { kind: 'expiry'; transactionId: string }
@@ -37,7 +61,11 @@ export interface TransferItem {
   amount: Money;
   currency: string;
   description?: string;
+  metadata?: Metadata;
 }
+
+/** A client's own string keys on a movement (contract v1.1: at most 20, validated at the edge). */
+export type Metadata = Record<string, string>;
 
 export type MovementKind = Movement['kind'];
 
@@ -119,6 +147,8 @@ export interface Accepted {
   created: boolean;
   changes: WalletDelta[];
   settle?: Settlement;
+  /** A refund: the original transfer's refunded amount grows by `amount`. */
+  refund?: { originalId: string; amount: Money };
   /** Users who must still be ACTIVE when the write runs, and those who must still be admins. */
   mustBeActive: string[];
   mustBeAdmin: string[];
@@ -156,6 +186,8 @@ export interface WritePlan {
   wallets: Array<{ id: string; version: number; balance: Money; held: Money; requireActive: boolean }>;
   inserts: TxRecord[];
   settles: Settlement[];
+  /** Transfers whose refunded amount grows: checked against the amount the rules saw. */
+  refunds: Array<{ id: string; expected: Money; next: Money }>;
   ledger: LedgerLine[];
   idempotency: IdempotencyRecord[];
   mustBeActive: string[];

@@ -13,6 +13,7 @@ import type {
   MovementRequest,
   Outcome,
   StateQuery,
+  StoredResponse,
 } from './engine.types';
 import { decide, type RuleContext } from './movement-rules';
 
@@ -39,6 +40,13 @@ export class MovementEngine {
   /** The wallet id of a user, when a read has already seen it. */
   walletIdOf(userId: string): string | undefined {
     return this.wallets.get(userId);
+  }
+
+  /** The response stored for a caller's key, if its first request has committed. */
+  async storedResponse(caller: string, key: string): Promise<StoredResponse | undefined> {
+    const q: StateQuery = { userIds: [], walletIds: [], transactionIds: [], keys: [{ caller, key }] };
+    const state = await this.repository.readState(q);
+    return state.idempotency.get(`${caller}\u0000${key}`);
   }
 
   async attempt(requests: MovementRequest[], mode: Mode): Promise<AttemptResult[]> {
@@ -225,8 +233,9 @@ function stateQuery(requests: MovementRequest[]): StateQuery {
     if (m.kind === 'transfer') q.walletIds.push(m.toWalletId);
     if (m.kind === 'batch') q.walletIds.push(...m.items.map((i) => i.toWalletId));
     if (m.kind === 'deposit') q.walletIds.push(m.walletId);
-    if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry')
+    if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry' || m.kind === 'refund') {
       q.transactionIds.push(m.transactionId);
+    }
   }
   return q;
 }
@@ -243,7 +252,7 @@ function resources(r: MovementRequest, state: EngineState): string[] {
   if (m.kind === 'transfer') out.push(m.toWalletId);
   if (m.kind === 'batch') out.push(...m.items.map((i) => i.toWalletId));
   if (m.kind === 'deposit') out.push(m.walletId);
-  if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry') {
+  if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry' || m.kind === 'refund') {
     const tx = state.transactions.get(m.transactionId);
     out.push(`t:${m.transactionId}`);
     if (tx?.sourceWalletId) out.push(tx.sourceWalletId);

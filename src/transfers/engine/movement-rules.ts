@@ -40,6 +40,8 @@ export function decide(state: EngineState, m: Movement, ctx: RuleContext): Decis
       return decideVoid(state, m, ctx);
     case 'expiry':
       return decideExpiry(state, m, ctx);
+    case 'refund':
+      return decideRefund(state, m, ctx);
     case 'batch':
       throw new Error('a batch is decided item by item (movement-engine.ts)');
   }
@@ -80,6 +82,7 @@ function decideTransfer(
       : null,
     createdAt: now,
     completedAt: hold ? null : now,
+    ...fresh(m.metadata),
   };
   const inactive = inactiveParty([source, dest]);
   if (inactive) return refuseRecorded('ACCOUNT_INACTIVE_PARTY', inactive, tx, now);
@@ -196,7 +199,86 @@ function decideExpiry(
   return release(tx, source, 'EXPIRED', ctx.now, [], []);
 }
 
+/**
+ * Refunds a completed transfer, fully (default: all not yet refunded) or partly, from the receiver's wallet
+ * back to the sender's. Refunds of one transfer never total more than its amount: the write checks the
+ * refunded amount the rules saw, so concurrent refunds cannot both pass.
+ */
+function decideRefund(
+  state: EngineState,
+  m: Extract<Movement, { kind: 'refund' }>,
+  ctx: RuleContext,
+): Decision {
+  const barred = callerBarred(state, m.caller.id, false);
+  if (barred) return barred;
+  const original = state.transactions.get(m.transactionId);
+  const sender = original?.sourceWalletId ? state.wallets.get(original.sourceWalletId) : undefined;
+  const receiver = original?.destinationWalletId
+    ? state.wallets.get(original.destinationWalletId)
+    : undefined;
+  const isAdmin = state.users.get(m.caller.id)?.role === 'ADMIN';
+  const party = sender?.userId === m.caller.id || receiver?.userId === m.caller.id;
+  if (!original || original.type !== 'TRANSFER' || !sender || !receiver || (!isAdmin && !party)) {
+    return refuse('TRANSACTION_NOT_FOUND', 'No such transfer', false);
+  }
+  if (!isAdmin && receiver.userId !== m.caller.id) {
+    return refuse('FORBIDDEN', 'Only the receiver or an admin can refund a transfer', false);
+  }
+  if (original.status !== 'COMPLETED') {
+    return refuse(
+      'TRANSFER_NOT_REFUNDABLE',
+      `The transfer is ${original.status}, not a completed transfer`,
+      false,
+    );
+  }
+  const left = original.amount.minus(original.refundedAmount);
+  const amount = m.amount ?? left;
+  if (amount.isZero() || amount.gt(left)) {
+    return refuse('REFUND_EXCEEDS_AMOUNT', `Only ${left.toFixed4()} of the transfer is left to refund`);
+  }
+  const now = ctx.now;
+  const tx: TxRecord = {
+    id: ctx.newId(),
+    type: 'REFUND',
+    status: 'COMPLETED',
+    sourceWalletId: receiver.id,
+    destinationWalletId: sender.id,
+    amount,
+    heldAmount: null,
+    currency: original.currency,
+    description: m.reason ?? null,
+    reference: null,
+    failureReason: null,
+    initiatedBy: m.caller.id,
+    holdExpiresAt: null,
+    createdAt: now,
+    completedAt: now,
+    ...fresh(m.metadata),
+    originalTransactionId: original.id,
+  };
+  const inactive = inactiveParty([receiver, sender]);
+  if (inactive) return refuseRecorded('ACCOUNT_INACTIVE_PARTY', inactive, tx, now);
+  if (available(receiver).lt(amount)) {
+    return refuseRecorded('INSUFFICIENT_FUNDS', 'The receiver does not have enough available funds', tx, now);
+  }
+  if (!sender.balance.plus(amount).fitsBalance()) {
+    return refuse('BALANCE_LIMIT_EXCEEDED', "The sender's balance would pass 14 integer digits");
+  }
+  const decision = accept(tx, true, [debit(receiver, amount), credit(sender, amount)], {
+    mustBeActive: [m.caller.id],
+    mustBeAdmin: isAdmin && receiver.userId !== m.caller.id ? [m.caller.id] : [],
+  });
+  return { ...decision, refund: { originalId: original.id, amount } };
+}
+
 // --- the rules shared by several movements ---
+
+/** The v1.1 columns of a transaction that has just been made. */
+function fresh(
+  metadata: Record<string, string> | undefined,
+): Pick<TxRecord, 'metadata' | 'refundedAmount' | 'originalTransactionId'> {
+  return { metadata: metadata ?? {}, refundedAmount: Money.ZERO, originalTransactionId: null };
+}
 
 /**
  * The caller of a deposit, capture or void must be ACTIVE (and, for a deposit, an admin) as the database
@@ -284,7 +366,7 @@ function cashRecord(
   callerId: string,
   source: string | null,
   dest: string | null,
-  m: { amount: Money; currency: string; reference?: string },
+  m: { amount: Money; currency: string; reference?: string; metadata?: Record<string, string> },
   now: Date,
   id: string,
 ): TxRecord {
@@ -304,6 +386,7 @@ function cashRecord(
     holdExpiresAt: null,
     createdAt: now,
     completedAt: now,
+    ...fresh(m.metadata),
   };
 }
 

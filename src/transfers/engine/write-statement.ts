@@ -23,6 +23,8 @@ export interface Statement {
 const TX_ARRAYS = txInsertArrays([]).length;
 const LEDGER = 14 + TX_ARRAYS;
 const KEYS = LEDGER + 4;
+const REFUNDS = KEYS + 6;
+const META = REFUNDS + 3;
 const NOW = '$13::timestamptz';
 
 const WRITE = `WITH
@@ -34,10 +36,15 @@ const WRITE = `WITH
      WHERE lk.id IS NULL OR lk.version <> v.version OR (v.active AND u.status <> 'ACTIVE')),
   pend AS (SELECT t.id FROM transactions t WHERE t.id = ANY($6::uuid[]) AND t.status = 'PENDING'
             ORDER BY t.id FOR NO KEY UPDATE),
+  rlk AS (SELECT t.id FROM transactions t
+            JOIN unnest($${REFUNDS}::uuid[], $${REFUNDS + 1}::numeric[]) r(id, expected) ON r.id = t.id
+           WHERE t.refunded_amount = r.expected AND t.status = 'COMPLETED'
+           ORDER BY t.id FOR NO KEY UPDATE OF t),
   who AS (SELECT count(*) AS n FROM users u
            WHERE u.id = ANY($11::uuid[]) AND u.status = 'ACTIVE' AND (u.role = 'ADMIN' OR NOT u.id = ANY($12::uuid[]))),
   ok AS (SELECT (SELECT count(*) FROM bad) = 0 AS wallets_ok,
-                (SELECT count(*) FROM pend) = cardinality($6::uuid[]) AS settles_ok,
+                (SELECT count(*) FROM pend) = cardinality($6::uuid[])
+                  AND (SELECT count(*) FROM rlk) = cardinality($${REFUNDS}::uuid[]) AS settles_ok,
                 (SELECT n FROM who) = cardinality($11::uuid[]) AS actors_ok),
   go AS (SELECT true AS go FROM ok WHERE wallets_ok AND settles_ok AND actors_ok),
   upd AS (
@@ -52,7 +59,18 @@ const WRITE = `WITH
     RETURNING t.id),
   ti AS (
     INSERT INTO transactions (${TX_INSERT_COLUMNS})
-    SELECT x.* FROM ${txUnnest(placeholders(14, TX_ARRAYS))} x, go),
+    SELECT x.* FROM ${txUnnest(placeholders(14, TX_ARRAYS))} x, go
+    RETURNING id, seq),
+  ru AS (
+    UPDATE transactions t SET refunded_amount = r.next
+      FROM unnest($${REFUNDS}::uuid[], $${REFUNDS + 2}::numeric[]) r(id, next), go
+     WHERE t.id = r.id
+    RETURNING t.id),
+  tm AS (
+    INSERT INTO transaction_metadata (wallet_id, key, value, seq, transaction_id)
+    SELECT m.w, m.k, m.v, ti.seq, m.t
+      FROM unnest($${META}::uuid[], $${META + 1}::text[], $${META + 2}::text[], $${META + 3}::uuid[]) m(w, k, v, t)
+      JOIN ti ON ti.id = m.t),
   le AS (
     INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after, created_at)
     SELECT e.w, e.t, e.a, e.b, ${NOW}
@@ -103,8 +121,24 @@ export function writeStatement(plan: WritePlan): Statement {
       k.map((x) => x.status),
       k.map((x) => JSON.stringify(x.body)),
       k.map((x) => x.transactionId),
+      plan.refunds.map((x) => x.id),
+      plan.refunds.map((x) => x.expected.toFixed4()),
+      plan.refunds.map((x) => x.next.toFixed4()),
+      ...metadataRows(plan),
     ],
   };
+}
+
+/** One index row per party wallet and metadata key of each new transaction, as four column arrays. */
+function metadataRows(plan: WritePlan): unknown[][] {
+  const rows: Array<[string, string, string, string]> = [];
+  for (const tx of plan.inserts) {
+    for (const wallet of [tx.sourceWalletId, tx.destinationWalletId]) {
+      if (!wallet) continue;
+      for (const [key, value] of Object.entries(tx.metadata)) rows.push([wallet, key, value, tx.id]);
+    }
+  }
+  return [0, 1, 2, 3].map((i) => rows.map((r) => r[i]));
 }
 
 /**

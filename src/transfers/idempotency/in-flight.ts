@@ -8,6 +8,10 @@ import { AppError } from '../../common/errors/error-codes';
 export class InFlightKeys {
   private readonly running = new Set<string>();
 
+  has(caller: string, key: string): boolean {
+    return this.running.has(`${caller}\u0000${key}`);
+  }
+
   async run<T>(caller: string, key: string, work: () => Promise<T>): Promise<T> {
     const id = `${caller}\u0000${key}`;
     if (this.running.has(id)) {
