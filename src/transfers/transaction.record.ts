@@ -116,7 +116,7 @@ export function txFromRow(row: TxRow): TxRecord {
   for (const [prop, f] of entries) {
     const value = row[f.column];
     if (value === null || value === undefined) out[prop] = null;
-    else if (f.kind === 'money') out[prop] = Money.fromDb(String(value));
+    else if (f.kind === 'money') out[prop] = Money.fromDb(value as string);
     else if (f.kind === 'instant') out[prop] = new Date(value as string | Date);
     else out[prop] = value;
   }
