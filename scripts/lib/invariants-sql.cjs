@@ -23,10 +23,10 @@ const HELD_EQUALS_OPEN_HOLDS = `SELECT w.id FROM wallets w
   LEFT JOIN transactions t ON t.source_wallet_id = w.id AND t.status = 'PENDING'
   GROUP BY w.id, w.held HAVING w.held <> COALESCE(sum(t.held_amount), 0)`;
 
-/** Each completed movement has its ledger entries (two for a transfer, one otherwise); others have none. */
+/** Each completed movement has its ledger entries (two for a transfer or refund, one otherwise); others none. */
 const COMPLETED_HAVE_ENTRIES = `SELECT t.id FROM transactions t LEFT JOIN ledger_entries l ON l.transaction_id = t.id
   GROUP BY t.id, t.status, t.type
-  HAVING count(l.id) <> CASE WHEN t.status <> 'COMPLETED' THEN 0 WHEN t.type = 'TRANSFER' THEN 2 ELSE 1 END`;
+  HAVING count(l.id) <> CASE WHEN t.status <> 'COMPLETED' THEN 0 WHEN t.type IN ('TRANSFER', 'REFUND') THEN 2 ELSE 1 END`;
 
 /** The two entries of a transfer cancel out. */
 const TRANSFER_ENTRIES_CANCEL = `SELECT transaction_id FROM ledger_entries
