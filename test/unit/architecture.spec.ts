@@ -112,7 +112,7 @@ describe('the dependency rules (.dependency-cruiser.cjs)', () => {
   it('report every deliberately wrong import of test/fixtures/depcruise', () => {
     const found = cruise(join(root, 'test/fixtures/depcruise'), 'src')
       .filter((v) => v.severity === 'error')
-      .map((v) => `${v.rule}: ${v.from} -> ${v.to.replace(/^(\.\.\/)+node_modules\//, 'node_modules/')}`)
+      .map((v) => `${v.rule}: ${v.from} -> ${v.to.replace(/^.*node_modules\//, 'node_modules/')}`)
       .sort();
     expect(found).toEqual(
       [
