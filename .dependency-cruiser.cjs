@@ -8,7 +8,6 @@
  * transfers, health) -> shared modules (metrics, redis, lifecycle, database, config) -> common/.
  */
 const FEATURES = '(auth|users|wallets|transfers|health)';
-const KNOWN_FOLDER_CYCLE = '^src/transfers/(engine|idempotency)$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -27,18 +26,7 @@ module.exports = {
       comment:
         'Two folders of src/ import each other (e.g. users -> auth -> users): one of them is the lower layer.',
       scope: 'folder',
-      from: { path: '^src/', pathNot: KNOWN_FOLDER_CYCLE },
-      to: { circular: true },
-    },
-    {
-      name: 'known-folder-circular',
-      severity: 'warn',
-      comment:
-        'Known: the engine and idempotency (both in transfers/) share the Outcome and IdempotencyContext types ' +
-        'both ways. The engine rewrite (issue 12, items 1-2) gives those types one home; then drop this rule ' +
-        'and KNOWN_FOLDER_CYCLE. A warning, not an error, until then; any other folder cycle fails.',
-      scope: 'folder',
-      from: { path: KNOWN_FOLDER_CYCLE },
+      from: { path: '^src/' },
       to: { circular: true },
     },
     {

@@ -127,7 +127,9 @@ export class EnvironmentVariables {
   @IntSetting(0, 1000000)
   RATE_LIMIT_USER_PER_SECOND = 100;
 
-  @IntSetting(1, 50)
+  // Attempts before 409 CONCURRENCY_CONFLICT (tests that drive hundreds of optimistic movements at two
+  // wallets with the combiner off raise it).
+  @IntSetting(1, 1000)
   TRANSFER_MAX_ATTEMPTS = 8;
 
   // Time a movement may spend on optimistic retries before it escalates to locking its wallets.

@@ -5,12 +5,18 @@ import type { Money } from '../common/money/money';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { AttemptRunner } from './engine/attempt-runner';
-import type { Metadata, Movement, MovementRequest, Outcome, TransferItem } from './engine/engine.types';
+import type {
+  IdempotencyContext,
+  Metadata,
+  Movement,
+  MovementRequest,
+  Outcome,
+  TransferItem,
+} from './engine/engine.types';
 import { MovementEngine } from './engine/movement-engine';
 import { WriteCombiner } from './engine/write-combiner';
-import type { IdempotencyContext } from './idempotency/idempotency-key.decorator';
 import { InFlightKeys } from './idempotency/in-flight';
-import { responseOf } from './idempotency/stored-response';
+import { responseOf } from './engine/stored-response';
 
 export interface TransferInput {
   toWalletId: string;

@@ -119,7 +119,7 @@ export const CONTENDED_MODES: ContendedMode[] = [
       TRANSFER_QUEUE: 'false',
       TRANSFER_LOCK_AFTER_ATTEMPTS: '0',
       TRANSFER_MAX_RETRY_MS: '60000',
-      TRANSFER_MAX_ATTEMPTS: '50',
+      TRANSFER_MAX_ATTEMPTS: '500',
       // Hundreds of optimistic movements on two wallets take seconds to resolve: slow is not wrong here.
       REQUEST_TIMEOUT_MS: '60000',
     },

@@ -31,11 +31,20 @@ interface StateRow {
   txs: TxRow[] | null;
 }
 
-interface WriteRow {
-  wallets_ok: boolean;
-  settles_ok: boolean;
-  actors_ok: boolean;
-  conflicts: string[] | null;
+const CHECKS: Record<string, ConflictReason> = { version: 'version', settled: 'settled', actor: 'actor' };
+
+/**
+ * The engine write's own conflict (SQLSTATE 40001, constraint hfts_write_conflict): which check failed and
+ * the wallets that moved, from the error's DETAIL field (`version:<id>,<id>`), never from its message.
+ */
+export function writeConflictOf(err: unknown): { reason: ConflictReason; walletIds: string[] } | undefined {
+  if (sqlState(err) !== SERIALIZATION_FAILURE || constraintName(err) !== 'hfts_write_conflict')
+    return undefined;
+  const e = err as { detail?: unknown; driverError?: { detail?: unknown } };
+  const raw = e.driverError?.detail ?? e.detail;
+  const detail = typeof raw === 'string' ? raw : '';
+  const [check, ids = ''] = detail.split(':');
+  return { reason: CHECKS[check] ?? 'version', walletIds: ids ? ids.split(',') : [] };
 }
 
 /** A conflict the database reported by raising: told apart by SQLSTATE and constraint name, never by text. */
@@ -90,11 +99,14 @@ export class EngineRepository {
 
   /** Writes a plan in one statement: committed, or nothing written and which check failed. */
   async write(plan: WritePlan, manager?: EntityManager): Promise<WriteResult> {
-    const [row] = await this.run<WriteRow>(writeStatement(plan), manager);
-    if (!row.wallets_ok) return { kind: 'conflict', reason: 'version', walletIds: row.conflicts ?? [] };
-    if (!row.settles_ok) return { kind: 'conflict', reason: 'settled', walletIds: [] };
-    if (!row.actors_ok) return { kind: 'conflict', reason: 'actor', walletIds: [] };
-    return { kind: 'committed' };
+    try {
+      await this.run(writeStatement(plan), manager);
+      return { kind: 'committed' };
+    } catch (err) {
+      const conflict = writeConflictOf(err) ?? { reason: conflictOf(err), walletIds: [] };
+      if (!conflict.reason) throw err;
+      return { kind: 'conflict', reason: conflict.reason, walletIds: conflict.walletIds };
+    }
   }
 
   private async run<T>(statement: Statement, manager?: EntityManager): Promise<T[]> {

@@ -1,6 +1,5 @@
 import type { AppError } from '../../common/errors/error-codes';
 import type { Money } from '../../common/money/money';
-import type { IdempotencyContext } from '../idempotency/idempotency-key.decorator';
 import type { TxRecord } from '../transaction.record';
 
 /**
@@ -68,6 +67,14 @@ export interface TransferItem {
 export type Metadata = Record<string, string>;
 
 export type MovementKind = Movement['kind'];
+
+/** What a money-moving request carries for idempotency: the caller's key and a hash of the request. */
+export interface IdempotencyContext {
+  key: string;
+  /** sha256 of method, path and canonical body: the same key with another request is refused. */
+  requestHash: string;
+  requestId: string;
+}
 
 /** A movement with its idempotency context (none for the system's own movements, such as expiry). */
 export interface MovementRequest {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppError } from '../../common/errors/error-codes';
-import { responseOf } from '../idempotency/stored-response';
+import { responseOf } from './stored-response';
 import { BatchPlan, cloneState } from './batch-plan';
 import { conflictOf, EngineRepository } from './engine.repository';
 import type {
@@ -83,8 +83,9 @@ export class MovementEngine {
         break;
       }
       // Only what depends on the wallets that moved runs again; the rest is decided anew from this read.
+      // Inside a transaction (the locked path) the failed statement aborted it: everything runs again.
       const again =
-        write.reason === 'version' && write.walletIds.length > 0
+        !manager && write.reason === 'version' && write.walletIds.length > 0
           ? dependents(
               todo.map((i) => requests[i]),
               read,

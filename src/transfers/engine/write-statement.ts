@@ -17,8 +17,9 @@ export interface Statement {
  * 2. `ok` checks, on those locked rows, every condition the rules relied on: each wallet still at the
  *    version they saw and its owner ACTIVE where required; each hold being settled still PENDING (locked);
  *    each user who must be ACTIVE (or an admin) still so.
- * 3. Every write below runs only when `ok`: when a check fails, the statement writes nothing and says which
- *    wallets moved, so the engine can decide again from a fresh read. No exception, no rollback.
+ * 3. Every write below runs only when `ok`; when a check fails, hfts_write_conflict() raises 40001 naming
+ *    the failed check and the wallets that moved, so the statement rolls back (a commit would hold the
+ *    locks through a WAL flush) and the engine decides again, from a fresh read, only what depends on them.
  */
 const TX_ARRAYS = txInsertArrays([]).length;
 const LEDGER = 14 + TX_ARRAYS;
@@ -83,7 +84,11 @@ const WRITE = `WITH
       FROM unnest(${placeholders(KEYS, 6)
         .map((p, i) => `${p}::${['uuid', 'text', 'text', 'int', 'json', 'uuid'][i]}[]`)
         .join(', ')}) k(u, k, h, s, r, t), go)
-SELECT ok.wallets_ok, ok.settles_ok, ok.actors_ok, (SELECT array_agg(id::text) FROM bad) AS conflicts FROM ok`;
+SELECT CASE WHEN ok.wallets_ok AND ok.settles_ok AND ok.actors_ok THEN true
+            ELSE hfts_write_conflict(
+                   CASE WHEN NOT ok.wallets_ok THEN 'version' WHEN NOT ok.settles_ok THEN 'settled' ELSE 'actor' END,
+                   (SELECT array_agg(id::text) FROM bad)) END AS ok
+  FROM ok`;
 
 function placeholders(from: number, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `$${from + i}`);

@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { respond } from '../../common/http/params';
 import type { Outcome } from '../engine/engine.types';
-import { responseOf } from './stored-response';
+import { responseOf } from '../engine/stored-response';
 
 /**
  * The HTTP edge of a movement: a refusal is thrown for the problem-details filter (which adds Retry-After

@@ -2,16 +2,11 @@ import { createHash } from 'node:crypto';
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/error-codes';
+import type { IdempotencyContext } from '../engine/engine.types';
+
+export type { IdempotencyContext };
 
 const KEY = /^[\x20-\x7e]{1,255}$/;
-
-/** What a money-moving request carries for idempotency: the caller's key and a hash of the request. */
-export interface IdempotencyContext {
-  key: string;
-  /** sha256 of method, path and canonical body: the same key with another request is refused. */
-  requestHash: string;
-  requestId: string;
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,6 +1,6 @@
 import { problemFromAppError } from '../../common/http/problem-details';
 import { TransactionDto } from '../dto/transaction.dto';
-import type { Outcome } from '../engine/engine.types';
+import type { Outcome } from './engine.types';
 
 /** What the HTTP edge answers for a movement's outcome: status, body, and whether it is a replay. */
 export interface MovementResponse {
