@@ -1,11 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { Pool } from 'pg';
+import QueryStream from 'pg-query-stream';
+import type { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { TX_COLUMNS, type TxRow } from './transaction.record';
 
-export interface HistoryFilter {
-  /** The owner of the wallet whose statement this is (one wallet per user). */
-  userId: string;
+/** What narrows a statement, in the JSON and the CSV form alike. */
+export interface StatementFilter {
   /** Only rows older than this seq (the cursor). */
   beforeSeq?: string;
   status?: string;
@@ -13,10 +16,29 @@ export interface HistoryFilter {
   direction?: 'DEBIT' | 'CREDIT';
   from?: Date;
   to?: Date;
+  /** `metadata.<key>=<value>` filters in the order given: the first is read from the metadata index. */
+  metadata?: Array<[key: string, value: string]>;
+}
+
+export interface HistoryFilter extends StatementFilter {
+  /** The owner of the wallet whose statement this is (one wallet per user). */
+  userId: string;
   limit: number;
 }
 
 export type HistoryRow = TxRow & { seq: string; direction: 'DEBIT' | 'CREDIT'; balance_after: string | null };
+
+/** Whose point-in-time balance: the caller's own wallet (by user) or any wallet (admins, by id). */
+export type WalletOwner = { userId: string } | { walletId: string };
+
+export interface BalanceAtRow {
+  wallet_id: string;
+  currency: string;
+  balance: string;
+}
+
+/** Rows a CSV statement fetches from its cursor per round trip: memory stays flat at any length. */
+const STREAM_BATCH = 500;
 
 export interface WalletMismatchRow {
   wallet_id: string;
@@ -66,6 +88,44 @@ export class TransactionsRepository {
     return { walletId: rows[0].wallet_id, rows: rows[0].id === null ? [] : rows };
   }
 
+  /** The id of the user's wallet, or null when the user has none. */
+  async walletIdOf(userId: string): Promise<string | null> {
+    const rows = await this.dataSource.query<Array<{ id: string }>>(
+      `SELECT id FROM wallets WHERE user_id = $1`,
+      [userId],
+    );
+    return rows[0]?.id ?? null;
+  }
+
+  /**
+   * A wallet's whole statement (no page), newest first, as a stream of HistoryRow read from a cursor on a
+   * connection of its own taken from TypeORM's pool. The connection goes back to the pool when the cursor
+   * closes: read to the end, or destroyed because the reader went away (the HTTP client disconnected).
+   * One that failed is discarded rather than reused.
+   */
+  async streamStatement(walletId: string, f: StatementFilter): Promise<Readable> {
+    const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
+    const client = await pool.connect();
+    const { text, params } = statementStreamQuery(walletId, f);
+    const rows = client.query(new QueryStream(text, params, { batchSize: STREAM_BATCH }));
+    let released = false;
+    const release = (err?: Error): void => {
+      if (released) return;
+      released = true;
+      client.release(err);
+    };
+    rows.once('error', release);
+    rows.once('close', () => release());
+    return rows;
+  }
+
+  /** A wallet's settled balance right after its last ledger entry at or before `at`; null: no such wallet. */
+  async balanceAt(owner: WalletOwner, at: Date): Promise<BalanceAtRow | null> {
+    const { text, params } = balanceAtQuery(owner, at);
+    const rows = await this.dataSource.query<BalanceAtRow[]>(text, params);
+    return rows[0] ?? null;
+  }
+
   /** Per currency: sum of balances and holds against completed deposits and withdrawals. */
   async currencyTotals(): Promise<CurrencyTotals[]> {
     return await this.dataSource.query<CurrencyTotals[]>(
@@ -105,40 +165,105 @@ export class TransactionsRepository {
 }
 
 /**
- * The statement query. Each side of a movement has its own index, (source, seq) and (destination, seq),
- * so each branch reads only `limit` index entries at any depth, and each row's balance comes from one
- * probe of the (transaction, wallet) unique index. (A join to ledger_entries instead let the planner read
- * the wallet's whole ledger for every page: 50 ms at 20,000 entries and growing with the statement.)
+ * A statement's rows for one wallet (`wallet`: an SQL expression), as UNION ALL branches each ordered by
+ * seq, newest first, and each cut at `limit` (a placeholder) when paged.
+ *
+ * Without metadata filters, each side of a movement has its own index, (source, seq) and (destination, seq),
+ * so each branch reads only `limit` index entries at any depth. With them, ONE branch walks the primary key
+ * of transaction_metadata (wallet_id, key, value, seq) backwards for the first filter: it reads only the
+ * wallet's rows tagged with that key and value, and the other filters are checked on each transaction it
+ * joins (`metadata @>`). Never the wallet's whole history.
  */
-export function historyQuery(f: HistoryFilter): { text: string; params: unknown[] } {
-  const params: unknown[] = [f.userId, f.limit];
-  const where: string[] = [];
-  const add = (sql: string, value: unknown): void => {
+function statementBranches(f: StatementFilter, wallet: string, params: unknown[], limit?: string): string {
+  const param = (value: unknown): string => {
     params.push(value);
-    where.push(sql.replace('?', `$${params.length}`));
+    return `$${params.length}`;
   };
-  if (f.beforeSeq) add('t.seq < ?', f.beforeSeq);
-  if (f.status) add('t.status = ?', f.status);
-  if (f.type) add('t.type = ?', f.type);
-  if (f.from) add('t.created_at >= ?', f.from);
-  if (f.to) add('t.created_at < ?', f.to);
+  const where: string[] = [];
+  if (f.status) where.push(`t.status = ${param(f.status)}`);
+  if (f.type) where.push(`t.type = ${param(f.type)}`);
+  if (f.from) where.push(`t.created_at >= ${param(f.from)}`);
+  if (f.to) where.push(`t.created_at < ${param(f.to)}`);
+  const cut = limit ? ` LIMIT ${limit}` : '';
+  const [first, ...others] = f.metadata ?? [];
+  if (first) {
+    const [key, value] = first;
+    const tagged = [`m.wallet_id = ${wallet}`, `m.key = ${param(key)}`, `m.value = ${param(value)}`];
+    if (f.beforeSeq) tagged.push(`m.seq < ${param(f.beforeSeq)}`);
+    if (others.length > 0)
+      where.push(`t.metadata @> ${param(JSON.stringify(Object.fromEntries(others)))}::jsonb`);
+    if (f.direction === 'DEBIT') where.push(`t.source_wallet_id = ${wallet}`);
+    if (f.direction === 'CREDIT') where.push(`t.destination_wallet_id = ${wallet}`);
+    return `(SELECT ${TX_COLUMNS}, t.seq,
+                    CASE WHEN t.source_wallet_id = ${wallet} THEN 'DEBIT' ELSE 'CREDIT' END AS direction
+               FROM transaction_metadata m JOIN transactions t ON t.id = m.transaction_id
+              WHERE ${[...tagged, ...where].join(' AND ')}
+              ORDER BY m.seq DESC${cut})`;
+  }
+  if (f.beforeSeq) where.push(`t.seq < ${param(f.beforeSeq)}`);
   const extra = where.map((w) => ` AND ${w}`).join('');
   const branch = (column: string, direction: string): string =>
     `(SELECT ${TX_COLUMNS}, t.seq, '${direction}' AS direction FROM transactions t
-       WHERE t.${column} = w.id${extra} ORDER BY t.seq DESC LIMIT $2)`;
-  const branches = [
+       WHERE t.${column} = ${wallet}${extra} ORDER BY t.seq DESC${cut})`;
+  return [
     ...(f.direction !== 'CREDIT' ? [branch('source_wallet_id', 'DEBIT')] : []),
     ...(f.direction !== 'DEBIT' ? [branch('destination_wallet_id', 'CREDIT')] : []),
-  ];
+  ].join(' UNION ALL ');
+}
+
+/**
+ * The statement query: one page of a user's statement, by keyset on seq, with the wallet look-up in the
+ * same round trip. Each row's balance comes from one probe of the (transaction, wallet) unique index. (A
+ * join to ledger_entries instead let the planner read the wallet's whole ledger for every page: 50 ms at
+ * 20,000 entries and growing with the statement.)
+ */
+export function historyQuery(f: HistoryFilter): { text: string; params: unknown[] } {
+  const params: unknown[] = [f.userId, f.limit];
+  const branches = statementBranches(f, 'w.id', params, '$2');
   const text = `SELECT w.id AS wallet_id, p.*
        FROM wallets w
        LEFT JOIN LATERAL (
          SELECT h.*,
                 (SELECT le.balance_after::text FROM ledger_entries le
                   WHERE le.transaction_id = h.id AND le.wallet_id = w.id) AS balance_after
-           FROM (${branches.join(' UNION ALL ')}) h
+           FROM (${branches}) h
           ORDER BY h.seq DESC LIMIT $2) p ON true
       WHERE w.user_id = $1
       ORDER BY p.seq DESC`;
   return { text, params };
+}
+
+/**
+ * The whole filtered statement of a wallet, newest first, for a cursor: the branches merge in seq order
+ * (no sort of the whole range) and each row's balance is one index probe, so rows flow as they are read.
+ */
+export function statementStreamQuery(
+  walletId: string,
+  f: StatementFilter,
+): { text: string; params: unknown[] } {
+  const params: unknown[] = [walletId];
+  const branches = statementBranches(f, '$1::uuid', params);
+  const text = `SELECT h.*,
+              (SELECT le.balance_after::text FROM ledger_entries le
+                WHERE le.transaction_id = h.id AND le.wallet_id = $1::uuid) AS balance_after
+         FROM (${branches}) h
+        ORDER BY h.seq DESC`;
+  return { text, params };
+}
+
+/**
+ * A point-in-time balance: the wallet, and the first entry of ledger_entries_wallet_time (wallet_id,
+ * created_at DESC, id DESC) at or before `at`, which carries the balance right after it. One probe at any
+ * depth; no entry yet: zero.
+ */
+export function balanceAtQuery(owner: WalletOwner, at: Date): { text: string; params: unknown[] } {
+  const [column, id] = 'userId' in owner ? ['user_id', owner.userId] : ['id', owner.walletId];
+  const text = `SELECT w.id AS wallet_id, w.currency, COALESCE(e.balance_after, 0)::text AS balance
+       FROM wallets w
+       LEFT JOIN LATERAL (
+         SELECT le.balance_after FROM ledger_entries le
+          WHERE le.wallet_id = w.id AND le.created_at <= $2
+          ORDER BY le.created_at DESC, le.id DESC LIMIT 1) e ON true
+      WHERE w.${column} = $1`;
+  return { text, params: [id, at] };
 }

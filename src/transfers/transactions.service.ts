@@ -1,14 +1,17 @@
+import type { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import type { AuthUser } from '../common/auth/auth-user';
 import { AppError } from '../common/errors/error-codes';
 import { parseInstant } from '../common/http/instant';
 import { Money } from '../common/money/money';
 import { WalletsService } from '../wallets/wallets.service';
+import type { BalanceDto, BalanceQueryDto } from './dto/balance.dto';
 import type { HistoryQueryDto } from './dto/history-query.dto';
 import type { ReconciliationDto } from './dto/reconciliation.dto';
-import { type StatementItemDto, type StatementPageDto, TransactionDto } from './dto/transaction.dto';
+import { type StatementPageDto, TransactionDto } from './dto/transaction.dto';
+import { statementCsv, statementItem } from './statement';
 import { txFromRow } from './transaction.record';
-import { TransactionsRepository } from './transactions.repository';
+import { type StatementFilter, TransactionsRepository, type WalletOwner } from './transactions.repository';
 
 const CURSOR = /^s:([0-9]{1,19})$/;
 /** seq is a bigint: a larger number in a cursor would make PostgreSQL refuse the query (a 500). */
@@ -41,6 +44,18 @@ function instant(field: string, value: string): Date {
   return date;
 }
 
+/** The filters a statement query names, for the JSON page and the CSV alike. */
+function statementFilter(q: HistoryQueryDto): StatementFilter {
+  return {
+    status: q.status,
+    type: q.type,
+    direction: q.direction,
+    from: q.from ? instant('from', q.from) : undefined,
+    to: q.to ? instant('to', q.to) : undefined,
+    metadata: q.metadata,
+  };
+}
+
 /** Reads of money history: statements, single transactions, reconciliation. */
 @Injectable()
 export class TransactionsService {
@@ -59,27 +74,46 @@ export class TransactionsService {
   async statement(caller: AuthUser, q: HistoryQueryDto): Promise<StatementPageDto> {
     const limit = q.limit ?? 20;
     const { walletId, rows } = await this.transactions.history({
+      ...statementFilter(q),
       userId: caller.id,
       beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
-      status: q.status,
-      type: q.type,
-      direction: q.direction,
-      from: q.from ? instant('from', q.from) : undefined,
-      to: q.to ? instant('to', q.to) : undefined,
       limit: limit + 1,
     });
     if (walletId === null) throw WalletsService.noWallet();
     const page = rows.slice(0, limit);
-    const items: StatementItemDto[] = page.map((r) => ({
-      ...TransactionDto.from(txFromRow(r)),
-      direction: r.direction,
-      balanceAfter:
-        r.status === 'COMPLETED' && r.balance_after !== null
-          ? Money.fromDb(r.balance_after).toFixed4()
-          : null,
-    }));
     const last = page[page.length - 1];
-    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+    return {
+      items: page.map(statementItem),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null,
+    };
+  }
+
+  /**
+   * The whole filtered statement as CSV, streamed from a database cursor (`limit` and `cursor` do not
+   * apply). The wallet is looked up first, so that a caller without one gets a 404 rather than a CSV.
+   */
+  async statementCsv(caller: AuthUser, q: HistoryQueryDto): Promise<Readable> {
+    const filter = statementFilter(q);
+    const walletId = await this.transactions.walletIdOf(caller.id);
+    if (walletId === null) throw WalletsService.noWallet();
+    return statementCsv(await this.transactions.streamStatement(walletId, filter));
+  }
+
+  /** A wallet's settled balance at an instant (default: now); 404 WALLET_NOT_FOUND when there is no wallet. */
+  async balanceAt(owner: WalletOwner, q: BalanceQueryDto): Promise<BalanceDto> {
+    const at = q.at === undefined ? new Date() : instant('at', q.at);
+    const row = await this.transactions.balanceAt(owner, at);
+    if (!row) {
+      throw 'userId' in owner
+        ? WalletsService.noWallet()
+        : new AppError('WALLET_NOT_FOUND', 'No such wallet');
+    }
+    return {
+      walletId: row.wallet_id,
+      currency: row.currency,
+      balance: Money.fromDb(row.balance).toFixed4(),
+      at: at.toISOString(),
+    };
   }
 
   async reconciliation(): Promise<ReconciliationDto> {

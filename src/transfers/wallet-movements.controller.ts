@@ -1,5 +1,15 @@
-import { Body, Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Headers, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiExtraModels,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { type AuthUser, CurrentUser } from '../common/auth/auth-user';
 import { StatusCheckedByHandler } from '../common/auth/status-checked-by-handler.decorator';
@@ -9,16 +19,25 @@ import { Idempotency, type IdempotencyContext } from './idempotency/idempotency-
 import { UUID_PARAM } from '../common/http/params';
 import { answer } from './idempotency/answer';
 import { Money } from '../common/money/money';
-import { HistoryQueryDto } from './dto/history-query.dto';
+import { BalanceDto, BalanceQueryDto } from './dto/balance.dto';
+import { HistoryQueryDto, MAX_METADATA_FILTERS, StatementQuery } from './dto/history-query.dto';
 import { CashMovementDto } from './dto/movement.dto';
 import { ReconciliationDto } from './dto/reconciliation.dto';
 import { StatementPageDto, TransactionDto } from './dto/transaction.dto';
+import { acceptsCsv, CSV_MEDIA_TYPE, STATEMENT_CSV_COLUMNS } from './statement';
 import { TransactionsService } from './transactions.service';
 import { TransferService } from './transfer.service';
 import { IDEMPOTENCY_HEADER } from './transfers.controller';
 
+const CSV_EXAMPLE =
+  `${STATEMENT_CSV_COLUMNS.join(',')}\r\n` +
+  '5b1f0c1e-2a4d-4e8f-9c1b-0d6e7f8a9b10,TRANSFER,COMPLETED,DEBIT,25.0000,74.5000,USD,' +
+  '0c9e8d7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f,3f2e1d0c-9b8a-4776-8554-433221100fed,,0.0000,,' +
+  '"Dinner, ""La Bodega""",,,"{""orderId"":""A-1042""}",,2025-06-30T18:04:05.123Z,2025-06-30T18:04:05.123Z\r\n';
+
 @ApiTags('wallets')
 @ApiBearerAuth('bearer')
+@ApiExtraModels(StatementPageDto)
 @ApiProblems(401, 429, 503)
 @Controller()
 export class WalletMovementsController {
@@ -28,11 +47,81 @@ export class WalletMovementsController {
   ) {}
 
   @Get('wallets/me/transactions')
-  @ApiOperation({ summary: 'Your statement, newest first, with direction and running balance' })
-  @ApiOkResponse({ type: StatementPageDto })
+  @ApiOperation({
+    summary: 'Your statement, newest first, with direction and running balance',
+    description:
+      'JSON: one page (`limit`, `cursor`). With `Accept: text/csv`: the whole filtered range as CSV ' +
+      '(`limit` and `cursor` do not apply), streamed: a header row, then one CRLF-terminated row per item, ' +
+      'RFC 4180 quoting, money with 4 decimals as in JSON, `metadata` as a JSON string, nulls as empty ' +
+      "fields; a text field starting with = + - @ tab or CR gets a leading ' (formula injection).",
+  })
+  @ApiQuery({ type: HistoryQueryDto })
+  @ApiQuery({
+    name: 'metadata.<key>',
+    required: false,
+    type: String,
+    example: 'A-1042',
+    description:
+      `Exact match on a metadata key, e.g. \`metadata.orderId=A-1042\`; at most ${MAX_METADATA_FILTERS} ` +
+      'such parameters, all of which must match. Keys as metadata keys: 1 to 40 of A-Z a-z 0-9 _ . -',
+  })
+  @ApiHeader({
+    name: 'Accept',
+    required: false,
+    description: '`text/csv` for the CSV form; anything else (or none) gets JSON',
+    example: 'text/csv',
+  })
+  @ApiOkResponse({
+    description: 'A page of the statement (JSON), or the whole filtered statement (CSV)',
+    content: {
+      'application/json': { schema: { $ref: getSchemaPath(StatementPageDto) } },
+      [CSV_MEDIA_TYPE]: { schema: { type: 'string' }, example: CSV_EXAMPLE },
+    },
+  })
   @ApiProblems(400, [404, 'WALLET_NOT_FOUND'])
-  statement(@CurrentUser() user: AuthUser, @Query() query: HistoryQueryDto): Promise<StatementPageDto> {
-    return this.transactions.statement(user, query);
+  async statement(
+    @CurrentUser() user: AuthUser,
+    @StatementQuery() query: HistoryQueryDto,
+    @Headers('accept') accept: string | undefined,
+  ): Promise<StatementPageDto | StreamableFile> {
+    if (!acceptsCsv(accept)) return this.transactions.statement(user, query);
+    return new StreamableFile(await this.transactions.statementCsv(user, query), {
+      type: `${CSV_MEDIA_TYPE}; charset=utf-8`,
+      disposition: 'attachment; filename="statement.csv"',
+    });
+  }
+
+  @Get('wallets/me/balance')
+  @ApiOperation({
+    summary: 'Your settled balance at an instant (default: now)',
+    description:
+      'The balance right after the last ledger entry at or before `at`; "0.0000" before the first.',
+  })
+  @ApiOkResponse({ type: BalanceDto })
+  @ApiProblems([400, 'VALIDATION_FAILED: `at` is not an instant'], [404, 'WALLET_NOT_FOUND'])
+  balance(@CurrentUser() user: AuthUser, @Query() query: BalanceQueryDto): Promise<BalanceDto> {
+    return this.transactions.balanceAt({ userId: user.id }, query);
+  }
+
+  @Get('admin/wallets/:id/balance')
+  @Roles('ADMIN')
+  @ApiTags('admin')
+  @ApiOperation({
+    summary: "Admin: a wallet's settled balance at an instant (default: now)",
+    description:
+      'The balance right after the last ledger entry at or before `at`; "0.0000" before the first.',
+  })
+  @ApiOkResponse({ type: BalanceDto })
+  @ApiProblems(
+    [400, 'VALIDATION_FAILED: the id is not a UUID or `at` is not an instant'],
+    [403, 'FORBIDDEN: admins only'],
+    [404, 'WALLET_NOT_FOUND'],
+  )
+  walletBalance(
+    @Param('id', UUID_PARAM) walletId: string,
+    @Query() query: BalanceQueryDto,
+  ): Promise<BalanceDto> {
+    return this.transactions.balanceAt({ walletId }, query);
   }
 
   @StatusCheckedByHandler()

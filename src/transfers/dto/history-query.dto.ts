@@ -1,8 +1,12 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { createParamDecorator, type ExecutionContext, type PipeTransform } from '@nestjs/common';
+import { ApiHideProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsOptional } from 'class-validator';
-import { IsIntBetween, IsText } from '../../common/http/field-rules';
+import type { FastifyRequest } from 'fastify';
+import { AppError, type FieldError } from '../../common/errors/error-codes';
+import { IsIntBetween, IsText, metadataProblem } from '../../common/http/field-rules';
 import { IsInstant } from '../../common/http/instant';
+import { createValidationPipe } from '../../common/http/validation';
 
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^[0-9]{1,4}$/.test(value) ? Number(value) : value;
@@ -28,10 +32,10 @@ export class HistoryQueryDto {
   @IsIn(['PENDING', 'COMPLETED', 'FAILED'])
   status?: 'PENDING' | 'COMPLETED' | 'FAILED';
 
-  @ApiPropertyOptional({ enum: ['TRANSFER', 'DEPOSIT', 'WITHDRAWAL'] })
+  @ApiPropertyOptional({ enum: ['TRANSFER', 'DEPOSIT', 'WITHDRAWAL', 'REFUND'] })
   @IsOptional()
-  @IsIn(['TRANSFER', 'DEPOSIT', 'WITHDRAWAL'])
-  type?: 'TRANSFER' | 'DEPOSIT' | 'WITHDRAWAL';
+  @IsIn(['TRANSFER', 'DEPOSIT', 'WITHDRAWAL', 'REFUND'])
+  type?: 'TRANSFER' | 'DEPOSIT' | 'WITHDRAWAL' | 'REFUND';
 
   @ApiPropertyOptional({ enum: ['DEBIT', 'CREDIT'] })
   @IsOptional()
@@ -47,4 +51,66 @@ export class HistoryQueryDto {
   @IsOptional()
   @IsInstant()
   to?: string;
+
+  /**
+   * The `metadata.<key>=<value>` parameters, in the order given, set by StatementQuery after validation.
+   * Not a query field: no rule here on purpose, so a plain `?metadata=` is refused as unknown.
+   */
+  @ApiHideProperty()
+  metadata?: Array<[key: string, value: string]>;
 }
+
+export const METADATA_FILTER_PREFIX = 'metadata.';
+export const MAX_METADATA_FILTERS = 3;
+
+/** Every other query field goes through the same pipe, with the same options, as any `@Query()` DTO. */
+const queryPipe = createValidationPipe();
+
+/**
+ * Splits the `metadata.<key>` parameters off a statement's raw query (their names are the client's own,
+ * which a DTO cannot list), checks them as metadata keys and values (at most 3 filters; a key given twice
+ * arrives as an array and is refused), then validates the rest as HistoryQueryDto: any other unknown
+ * parameter is still 400.
+ */
+const statementQueryPipe: PipeTransform<Record<string, unknown> | undefined, Promise<HistoryQueryDto>> = {
+  async transform(raw) {
+    const entries = Object.entries(raw ?? {});
+    const filters: Array<[string, string]> = [];
+    const errors: FieldError[] = [];
+    entries
+      .filter(([name]) => name.startsWith(METADATA_FILTER_PREFIX))
+      .forEach(([name, value], index) => {
+        const key = name.slice(METADATA_FILTER_PREFIX.length);
+        const field = name.slice(0, 60);
+        const problem =
+          index >= MAX_METADATA_FILTERS
+            ? `is one filter too many: at most ${MAX_METADATA_FILTERS} metadata.<key> filters`
+            : metadataProblem(Object.fromEntries([[key, value]]));
+        if (problem) errors.push({ field, message: problem });
+        else filters.push([key, value as string]);
+      });
+    if (errors.length > 0) {
+      throw new AppError('VALIDATION_FAILED', errors.map((e) => `${e.field} ${e.message}`).join('; '), {
+        errors,
+      });
+    }
+    const rest = Object.fromEntries(entries.filter(([name]) => !name.startsWith(METADATA_FILTER_PREFIX)));
+    const dto = (await queryPipe.transform(rest, {
+      type: 'query',
+      metatype: HistoryQueryDto,
+    })) as HistoryQueryDto;
+    if (filters.length > 0) dto.metadata = filters;
+    return dto;
+  },
+};
+
+const rawQuery = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): unknown => ctx.switchToHttp().getRequest<FastifyRequest>().query,
+);
+
+/**
+ * The statement's query, metadata filters included. A custom parameter decorator: the global
+ * ValidationPipe leaves those alone, so the `metadata.*` names reach statementQueryPipe instead of being
+ * refused as unknown fields.
+ */
+export const StatementQuery = (): ParameterDecorator => rawQuery(undefined, statementQueryPipe);
