@@ -33,30 +33,31 @@ const WRITE = `WITH
     SELECT * FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::numeric[], $5::boolean[])),
   lk AS (SELECT w.id, w.version, w.user_id FROM wallets w WHERE w.id = ANY($1::uuid[]) ORDER BY w.id FOR NO KEY UPDATE),
   bad AS (
-    SELECT v.id FROM v LEFT JOIN lk ON lk.id = v.id LEFT JOIN users u ON u.id = lk.user_id
-     WHERE lk.id IS NULL OR lk.version <> v.version OR (v.active AND u.status <> 'ACTIVE')),
+    SELECT v.id FROM v LEFT JOIN lk ON lk.id = v.id
+     WHERE lk.id IS NULL OR lk.version <> v.version
+        OR (v.active AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = lk.user_id AND u.status = 'ACTIVE'))),
   pend AS (SELECT t.id FROM transactions t WHERE t.id = ANY($6::uuid[]) AND t.status = 'PENDING'
             ORDER BY t.id FOR NO KEY UPDATE),
-  rlk AS (SELECT t.id FROM transactions t
-            JOIN unnest($${REFUNDS}::uuid[], $${REFUNDS + 1}::numeric[]) r(id, expected) ON r.id = t.id
-           WHERE t.refunded_amount = r.expected AND t.status = 'COMPLETED'
-           ORDER BY t.id FOR NO KEY UPDATE OF t),
+  rlk AS (SELECT t.id, t.refunded_amount FROM transactions t WHERE t.id = ANY($${REFUNDS}::uuid[]) AND t.status = 'COMPLETED'
+           ORDER BY t.id FOR NO KEY UPDATE),
+  rok AS (SELECT count(*) AS n FROM unnest($${REFUNDS}::uuid[], $${REFUNDS + 1}::numeric[]) r(id, expected)
+            JOIN rlk ON rlk.id = r.id AND rlk.refunded_amount = r.expected),
   who AS (SELECT count(*) AS n FROM users u
            WHERE u.id = ANY($11::uuid[]) AND u.status = 'ACTIVE' AND (u.role = 'ADMIN' OR NOT u.id = ANY($12::uuid[]))),
   ok AS (SELECT (SELECT count(*) FROM bad) = 0 AS wallets_ok,
                 (SELECT count(*) FROM pend) = cardinality($6::uuid[])
-                  AND (SELECT count(*) FROM rlk) = cardinality($${REFUNDS}::uuid[]) AS settles_ok,
+                  AND (SELECT n FROM rok) = cardinality($${REFUNDS}::uuid[]) AS settles_ok,
                 (SELECT n FROM who) = cardinality($11::uuid[]) AS actors_ok),
   go AS (SELECT true AS go FROM ok WHERE wallets_ok AND settles_ok AND actors_ok),
   upd AS (
     UPDATE wallets w SET balance = w.balance + v.dbal, held = w.held + v.dheld, version = w.version + 1,
            updated_at = ${NOW}
-      FROM v, go WHERE w.id = v.id
+      FROM v, go WHERE w.id = v.id AND w.id = ANY($1::uuid[])
     RETURNING w.id),
   tu AS (
     UPDATE transactions t SET status = s.status, amount = s.amount, failure_reason = s.reason, completed_at = s.at
       FROM unnest($6::uuid[], $7::text[], $8::numeric[], $9::text[], $10::timestamptz[]) s(id, status, amount, reason, at), go
-     WHERE t.id = s.id
+     WHERE t.id = s.id AND t.id = ANY($6::uuid[])
     RETURNING t.id),
   ti AS (
     INSERT INTO transactions (${TX_INSERT_COLUMNS})
@@ -65,7 +66,7 @@ const WRITE = `WITH
   ru AS (
     UPDATE transactions t SET refunded_amount = r.next
       FROM unnest($${REFUNDS}::uuid[], $${REFUNDS + 2}::numeric[]) r(id, next), go
-     WHERE t.id = r.id
+     WHERE t.id = r.id AND t.id = ANY($${REFUNDS}::uuid[])
     RETURNING t.id),
   tm AS (
     INSERT INTO transaction_metadata (wallet_id, key, value, seq, transaction_id)
@@ -149,20 +150,25 @@ function metadataRows(plan: WritePlan): unknown[][] {
 /**
  * The read: every wallet, user, transaction and stored response a set of movements may look at, in one
  * round trip. Wallets come with their owner's status; the parties of the named transactions are included.
+ *
+ * Both statements reach every table by `= ANY(array)` on a key, never by a join to unnest(): the prepared
+ * statements run on generic plans, which planned such joins as hash joins over sequential scans of
+ * idempotency_keys, wallets and users (3.7 ms per read at 10,000 wallets, and growing with the tables).
  */
 const READ = `SELECT
   (SELECT json_agg(json_build_object('caller', k.user_id, 'key', k.key, 'hash', k.request_hash,
                                      'status', k.status_code, 'body', k.response))
-     FROM idempotency_keys k JOIN unnest($1::uuid[], $2::text[]) q(u, key) ON k.user_id = q.u AND k.key = q.key) AS idem,
+     FROM idempotency_keys k WHERE k.user_id = ANY($1::uuid[]) AND k.key = ANY($2::text[])) AS idem,
   (SELECT json_agg(json_build_object('id', c.id, 'status', c.status, 'role', c.role))
      FROM users c WHERE c.id = ANY($3::uuid[])) AS users,
   (SELECT json_agg(json_build_object('id', w.id, 'userId', w.user_id, 'currency', w.currency,
-                   'balance', w.balance::text, 'held', w.held::text, 'version', w.version, 'userStatus', u.status))
-     FROM wallets w JOIN users u ON u.id = w.user_id
-    WHERE w.id IN (SELECT o.id FROM wallets o WHERE o.user_id = ANY($3::uuid[])
-                   UNION SELECT unnest($4::uuid[])
-                   UNION SELECT x.source_wallet_id FROM transactions x WHERE x.id = ANY($5::uuid[])
-                   UNION SELECT x.destination_wallet_id FROM transactions x WHERE x.id = ANY($5::uuid[]))) AS wallets,
+                   'balance', w.balance::text, 'held', w.held::text, 'version', w.version,
+                   'userStatus', (SELECT u.status FROM users u WHERE u.id = w.user_id)))
+     FROM wallets w
+    WHERE w.id = ANY(ARRAY(SELECT o.id FROM wallets o WHERE o.user_id = ANY($3::uuid[])
+                           UNION SELECT unnest($4::uuid[])
+                           UNION SELECT x.source_wallet_id FROM transactions x WHERE x.id = ANY($5::uuid[])
+                           UNION SELECT x.destination_wallet_id FROM transactions x WHERE x.id = ANY($5::uuid[])))) AS wallets,
   (SELECT json_agg(${TX_JSON}) FROM transactions t WHERE t.id = ANY($5::uuid[])) AS txs`;
 
 export function readStatement(q: StateQuery): Statement {
