@@ -194,7 +194,7 @@ function statementBranches(f: StatementFilter, wallet: string, params: unknown[]
       where.push(`t.metadata @> ${param(JSON.stringify(Object.fromEntries(others)))}::jsonb`);
     if (f.direction === 'DEBIT') where.push(`t.source_wallet_id = ${wallet}`);
     if (f.direction === 'CREDIT') where.push(`t.destination_wallet_id = ${wallet}`);
-    return `(SELECT ${TX_COLUMNS}, t.seq,
+    return `(SELECT ${TX_COLUMNS}, m.seq,
                     CASE WHEN t.source_wallet_id = ${wallet} THEN 'DEBIT' ELSE 'CREDIT' END AS direction
                FROM transaction_metadata m JOIN transactions t ON t.id = m.transaction_id
               WHERE ${[...tagged, ...where].join(' AND ')}
@@ -202,9 +202,12 @@ function statementBranches(f: StatementFilter, wallet: string, params: unknown[]
   }
   if (f.beforeSeq) where.push(`t.seq < ${param(f.beforeSeq)}`);
   const extra = where.map((w) => ` AND ${w}`).join('');
+  // Unpaged, the branches stay plain (no ORDER BY): PostgreSQL then flattens the UNION ALL and merges the
+  // two index scans in seq order (Merge Append) instead of sorting the whole range.
+  const order = limit ? ` ORDER BY t.seq DESC${cut}` : '';
   const branch = (column: string, direction: string): string =>
-    `(SELECT ${TX_COLUMNS}, t.seq, '${direction}' AS direction FROM transactions t
-       WHERE t.${column} = ${wallet}${extra} ORDER BY t.seq DESC${cut})`;
+    `(SELECT ${TX_COLUMNS}, t.seq, '${direction}'::text AS direction FROM transactions t
+       WHERE t.${column} = ${wallet}${extra}${order})`;
   return [
     ...(f.direction !== 'CREDIT' ? [branch('source_wallet_id', 'DEBIT')] : []),
     ...(f.direction !== 'DEBIT' ? [branch('destination_wallet_id', 'CREDIT')] : []),

@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext, type PipeTransform } from '@nestjs/common';
-import { ApiHideProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsOptional } from 'class-validator';
 import type { FastifyRequest } from 'fastify';
@@ -54,10 +54,10 @@ export class HistoryQueryDto {
 
   /**
    * The `metadata.<key>=<value>` parameters, in the order given, set by StatementQuery after validation.
-   * Not a query field: no rule here on purpose, so a plain `?metadata=` is refused as unknown.
+   * Not a query field: no rule here on purpose, so a plain `?metadata=` is refused as unknown; and
+   * `declare`d, so an instance has no such own property until it is set (the whitelist would refuse one).
    */
-  @ApiHideProperty()
-  metadata?: Array<[key: string, value: string]>;
+  declare metadata?: Array<[key: string, value: string]>;
 }
 
 export const METADATA_FILTER_PREFIX = 'metadata.';
