@@ -124,7 +124,7 @@ describe('contract v1.1 reads: point-in-time balance, metadata filters, CSV stat
         res.on('end', () => done(null, text));
       });
   const records = (text: string): Array<Record<string, string>> =>
-    parse(text, { columns: true, record_delimiter: '\r\n' }) as Array<Record<string, string>>;
+    parse<Record<string, string>>(text, { columns: true, record_delimiter: '\r\n' });
 
   describe('point-in-time balance', () => {
     it('is 0.0000 before the first entry, the balance after each entry between them, and the balance now after', async () => {
