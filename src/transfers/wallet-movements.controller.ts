@@ -6,7 +6,6 @@ import {
   ApiHeader,
   ApiOkResponse,
   ApiOperation,
-  ApiQuery,
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
@@ -20,7 +19,7 @@ import { UUID_PARAM } from '../common/http/params';
 import { answer } from './idempotency/answer';
 import { Money } from '../common/money/money';
 import { BalanceDto, BalanceQueryDto } from './dto/balance.dto';
-import { HistoryQueryDto, MAX_METADATA_FILTERS, StatementQuery } from './dto/history-query.dto';
+import { ApiStatementQuery, HistoryQueryDto, StatementQuery } from './dto/history-query.dto';
 import { CashMovementDto } from './dto/movement.dto';
 import { ReconciliationDto } from './dto/reconciliation.dto';
 import { StatementPageDto, TransactionDto } from './dto/transaction.dto';
@@ -55,16 +54,7 @@ export class WalletMovementsController {
       'RFC 4180 quoting, money with 4 decimals as in JSON, `metadata` as a JSON string, nulls as empty ' +
       "fields; a text field starting with = + - @ tab or CR gets a leading ' (formula injection).",
   })
-  @ApiQuery({ type: HistoryQueryDto })
-  @ApiQuery({
-    name: 'metadata.<key>',
-    required: false,
-    type: String,
-    example: 'A-1042',
-    description:
-      `Exact match on a metadata key, e.g. \`metadata.orderId=A-1042\`; at most ${MAX_METADATA_FILTERS} ` +
-      'such parameters, all of which must match. Keys as metadata keys: 1 to 40 of A-Z a-z 0-9 _ . -',
-  })
+  @ApiStatementQuery()
   @ApiHeader({
     name: 'Accept',
     required: false,

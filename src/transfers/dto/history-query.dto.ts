@@ -1,5 +1,10 @@
-import { createParamDecorator, type ExecutionContext, type PipeTransform } from '@nestjs/common';
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  applyDecorators,
+  createParamDecorator,
+  type ExecutionContext,
+  type PipeTransform,
+} from '@nestjs/common';
+import { ApiPropertyOptional, ApiQuery, OmitType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsOptional } from 'class-validator';
 import type { FastifyRequest } from 'fastify';
@@ -14,6 +19,10 @@ const toInt = ({ value }: { value: unknown }): unknown =>
 const INSTANT_DESCRIPTION =
   'A date (YYYY-MM-DD, midnight UTC) or a date-time YYYY-MM-DDThh:mm[:ss[.fraction]] with Z or ±hh:mm (none: UTC)';
 
+const STATUSES = ['PENDING', 'COMPLETED', 'FAILED'] as const;
+const TYPES = ['TRANSFER', 'DEPOSIT', 'WITHDRAWAL', 'REFUND'] as const;
+const DIRECTIONS = ['DEBIT', 'CREDIT'] as const;
+
 // A query field given twice (`?status=A&status=B`) arrives as an array: each rule below refuses it.
 export class HistoryQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
@@ -27,20 +36,20 @@ export class HistoryQueryDto {
   @IsText(200)
   cursor?: string;
 
-  @ApiPropertyOptional({ enum: ['PENDING', 'COMPLETED', 'FAILED'] })
+  @ApiPropertyOptional({ enum: STATUSES })
   @IsOptional()
-  @IsIn(['PENDING', 'COMPLETED', 'FAILED'])
-  status?: 'PENDING' | 'COMPLETED' | 'FAILED';
+  @IsIn(STATUSES)
+  status?: (typeof STATUSES)[number];
 
-  @ApiPropertyOptional({ enum: ['TRANSFER', 'DEPOSIT', 'WITHDRAWAL', 'REFUND'] })
+  @ApiPropertyOptional({ enum: TYPES })
   @IsOptional()
-  @IsIn(['TRANSFER', 'DEPOSIT', 'WITHDRAWAL', 'REFUND'])
-  type?: 'TRANSFER' | 'DEPOSIT' | 'WITHDRAWAL' | 'REFUND';
+  @IsIn(TYPES)
+  type?: (typeof TYPES)[number];
 
-  @ApiPropertyOptional({ enum: ['DEBIT', 'CREDIT'] })
+  @ApiPropertyOptional({ enum: DIRECTIONS })
   @IsOptional()
-  @IsIn(['DEBIT', 'CREDIT'])
-  direction?: 'DEBIT' | 'CREDIT';
+  @IsIn(DIRECTIONS)
+  direction?: (typeof DIRECTIONS)[number];
 
   @ApiPropertyOptional({ format: 'date-time', description: `Created at or after. ${INSTANT_DESCRIPTION}` })
   @IsOptional()
@@ -114,3 +123,28 @@ const rawQuery = createParamDecorator(
  * refused as unknown fields.
  */
 export const StatementQuery = (): ParameterDecorator => rawQuery(undefined, statementQueryPipe);
+
+/** The fields swagger documents well from a DTO given to ApiQuery (it drops enums, named below instead). */
+class StatementQueryDocs extends OmitType(HistoryQueryDto, ['status', 'type', 'direction'] as const) {}
+
+/**
+ * The statement's query parameters in the OpenAPI document: StatementQuery is a custom decorator, which
+ * swagger does not read, so they are declared here, metadata filters included.
+ */
+export function ApiStatementQuery(): MethodDecorator {
+  return applyDecorators(
+    ApiQuery({ type: StatementQueryDocs }),
+    ApiQuery({ name: 'status', required: false, enum: STATUSES }),
+    ApiQuery({ name: 'type', required: false, enum: TYPES }),
+    ApiQuery({ name: 'direction', required: false, enum: DIRECTIONS }),
+    ApiQuery({
+      name: 'metadata.<key>',
+      required: false,
+      type: String,
+      example: 'A-1042',
+      description:
+        `Exact match on a metadata key, e.g. \`metadata.orderId=A-1042\`; at most ${MAX_METADATA_FILTERS} ` +
+        'such parameters, all of which must match. Keys as metadata keys: 1 to 40 of A-Z a-z 0-9 _ . -',
+    }),
+  );
+}
