@@ -3,6 +3,9 @@ import { Money } from '../common/money/money';
 export type TransactionType = 'TRANSFER' | 'DEPOSIT' | 'WITHDRAWAL' | 'REFUND';
 export type TransactionStatus = 'PENDING' | 'COMPLETED' | 'FAILED';
 
+/** How long an uncaptured hold lives: the contract's default (7 days) and longest (30 days). */
+export const HOLD_SECONDS = { default: 604800, max: 2592000 } as const;
+
 /**
  * The one declaration of a transaction's columns. The SELECT list, the JSON form, the INSERT column list
  * and its parameters, and the row mapping are all derived from it, so adding a column is one line here

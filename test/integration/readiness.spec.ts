@@ -1,20 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import request from 'supertest';
+import { freePort } from '../../scripts/lib/free-port.cjs';
 import { startTestApp, type TestApp } from '../support/app';
 import { createTestDatabase, dropTestDatabase } from '../support/database';
 
 /** The real Redis of the machine (or the one named by TEST_REDIS_HOST / TEST_REDIS_PORT). */
 const REDIS_HOST = process.env.TEST_REDIS_HOST ?? '127.0.0.1';
 const REDIS_PORT = process.env.TEST_REDIS_PORT ?? '6379';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 /** A redis-server of the test's own, on a port nothing else uses, so that it can be killed. */
 async function startRedis(port: number): Promise<ChildProcess> {

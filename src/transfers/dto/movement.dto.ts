@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
-import { IsBoolean } from 'class-validator';
-import { IsId, IsIntBetween, IsMetadata, IsText, Optional } from '../../common/http/field-rules';
+import { IsBoolean, IsInt, Max } from 'class-validator';
+import { HOLD_SECONDS } from '../transaction.record';
+import { IsId, IsMetadata, IsText, Optional } from '../../common/http/field-rules';
 import { IsAmount, IsCurrency } from '../../common/money/validators';
 
 export class CashMovementDto {
@@ -43,14 +44,17 @@ export class CreateTransferDto extends PickType(CashMovementDto, [
   @IsBoolean()
   hold?: boolean;
 
+  // The shortest hold is a setting (HOLD_MIN_EXPIRY_SECONDS, the contract's 60 by default), checked in one
+  // place, TransferService; the type and the longest hold are checked here.
   @ApiPropertyOptional({
+    type: 'integer',
     minimum: 60,
-    maximum: 2592000,
-    default: 604800,
-    description: 'Holds: seconds until an uncaptured hold expires',
+    maximum: HOLD_SECONDS.max,
+    description: `Holds: seconds until an uncaptured hold expires (at least HOLD_MIN_EXPIRY_SECONDS, 60 unless the operator changed it; default ${HOLD_SECONDS.default})`,
   })
   @Optional()
-  @IsIntBetween(1, 2592000)
+  @Max(HOLD_SECONDS.max)
+  @IsInt() // registered first: a non-integer is told so, not that it is too large
   holdExpiresInSeconds?: number;
 }
 

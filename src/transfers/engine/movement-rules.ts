@@ -1,6 +1,6 @@
 import { AppError, type ErrorCode } from '../../common/errors/error-codes';
 import { Money } from '../../common/money/money';
-import type { TxRecord } from '../transaction.record';
+import { HOLD_SECONDS, type TxRecord } from '../transaction.record';
 import type {
   Accepted,
   Decision,
@@ -20,9 +20,6 @@ export interface RuleContext {
   now: Date;
   newId: () => string;
 }
-
-/** Seconds an uncaptured hold lives when the client does not say (the contract's default: 7 days). */
-export const DEFAULT_HOLD_SECONDS = 604800;
 
 export const SYSTEM_USER_ID = '00000000-0000-0000-0000-000000000000';
 
@@ -78,7 +75,7 @@ function decideTransfer(
     failureReason: null,
     initiatedBy: m.caller.id,
     holdExpiresAt: hold
-      ? new Date(now.getTime() + (m.holdExpiresInSeconds ?? DEFAULT_HOLD_SECONDS) * 1000)
+      ? new Date(now.getTime() + (m.holdExpiresInSeconds ?? HOLD_SECONDS.default) * 1000)
       : null,
     createdAt: now,
     completedAt: hold ? null : now,
