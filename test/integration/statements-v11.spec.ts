@@ -5,7 +5,7 @@ import { parse } from 'csv-parse/sync';
 import request from 'supertest';
 import { startTestApp, type TestApp } from '../support/app';
 import { createUser, deposit, fundedUser, type TestUser, type TestWallet } from '../support/factories';
-import { expectLedgerConsistent } from '../support/ledger-checks';
+import { balancesSnapshot, expectLedgerConsistent } from '../support/ledger-checks';
 import {
   balanceAtQuery,
   historyQuery,
@@ -255,6 +255,192 @@ describe('contract v1.1 reads: point-in-time balance, metadata filters, CSV stat
       }
       const before = await explain(t, balanceAtQuery({ walletId: wallet.id }, new Date('2000-01-01')));
       expect(rowsRead(before, 'ledger_entries')).toBe(0);
+    });
+  });
+
+  describe('metadata on every money-moving request', () => {
+    const post = (u: TestUser, path: string, body: Record<string, unknown>, key: string = randomUUID()) =>
+      request(t.server)
+        .post(`${API}${path}`)
+        .auth(u.token, { type: 'bearer' })
+        .set('Idempotency-Key', key)
+        .send(body);
+    const indexRows = async (txId: string) =>
+      (
+        await t.sql.query<{ wallet_id: string; key: string; value: string }>(
+          `SELECT wallet_id, key, value FROM transaction_metadata WHERE transaction_id = $1 ORDER BY wallet_id, key`,
+          [txId],
+        )
+      ).rows;
+
+    it('is stored and returned on a transfer, hold, batch item, deposit, withdrawal and refund', async () => {
+      const a = await fundedUser(t, admin, '100');
+      const b = await fundedUser(t, admin, '0');
+      const meta = (kind: string) => ({ kind, 'order.id_1-x': 'A-1042', note: 'é, "quoted"\nline' });
+
+      const transfer = await send(a.user, b.wallet, '1', { metadata: meta('transfer') }).expect(201);
+      expect(transfer.body.metadata).toEqual(meta('transfer'));
+      expect((await as(b.user).get(`/transfers/${transfer.body.id}`).expect(200)).body.metadata).toEqual(
+        meta('transfer'),
+      );
+      // One index row per party wallet and key.
+      expect(await indexRows(transfer.body.id)).toHaveLength(6);
+      expect(new Set((await indexRows(transfer.body.id)).map((r) => r.wallet_id))).toEqual(
+        new Set([a.wallet.id, b.wallet.id]),
+      );
+
+      const hold = await send(a.user, b.wallet, '2', { hold: true, metadata: meta('hold') }).expect(201);
+      expect(hold.body.metadata).toEqual(meta('hold'));
+      const captured = await post(b.user, `/transfers/${hold.body.id}/capture`, {}).expect(200);
+      expect(captured.body.metadata).toEqual(meta('hold'));
+
+      const batch = await post(a.user, '/transfers/batch', {
+        transfers: [
+          { toWalletId: b.wallet.id, amount: '1', currency: 'USD', metadata: meta('batch') },
+          { toWalletId: b.wallet.id, amount: '1', currency: 'USD' },
+        ],
+      });
+      expect(batch.status).toBeLessThan(300);
+      expect(
+        batch.body.items.map((i: { transaction: { metadata: unknown } }) => i.transaction.metadata),
+      ).toEqual([meta('batch'), {}]);
+
+      const dep = await post(admin, `/admin/wallets/${b.wallet.id}/deposits`, {
+        amount: '5',
+        currency: 'USD',
+        metadata: meta('deposit'),
+      }).expect(201);
+      expect(dep.body.metadata).toEqual(meta('deposit'));
+      expect((await indexRows(dep.body.id)).map((r) => r.wallet_id)).toEqual(Array(3).fill(b.wallet.id));
+
+      const wd = await post(a.user, '/wallets/me/withdrawals', {
+        amount: '1',
+        currency: 'USD',
+        metadata: meta('withdrawal'),
+      }).expect(201);
+      expect(wd.body.metadata).toEqual(meta('withdrawal'));
+
+      const refund = await post(b.user, `/transfers/${transfer.body.id}/refunds`, {
+        metadata: meta('refund'),
+      }).expect(201);
+      expect(refund.body.metadata).toEqual(meta('refund'));
+
+      // Each one found again through the statement, and metadata is {} when none was sent.
+      for (const kind of ['transfer', 'hold', 'batch', 'withdrawal', 'refund']) {
+        const res = await as(a.user).get('/wallets/me/transactions', { 'metadata.kind': kind }).expect(200);
+        expect(res.body.items.map((i: { metadata: unknown }) => i.metadata)).toEqual([meta(kind)]);
+      }
+      const dep2 = await as(b.user)
+        .get('/wallets/me/transactions', { 'metadata.kind': 'deposit' })
+        .expect(200);
+      expect(dep2.body.items.map((i: { id: string }) => i.id)).toEqual([dep.body.id]);
+      const plain = await send(a.user, b.wallet, '1').expect(201);
+      expect(plain.body.metadata).toEqual({});
+    });
+
+    it('takes 20 keys and values of 500 characters', async () => {
+      const a = await fundedUser(t, admin, '10');
+      const b = await fundedUser(t, admin, '0');
+      const metadata = Object.fromEntries(
+        Array.from({ length: 20 }, (_, i) => [`k${i}`.padEnd(40, 'x'), 'v'.repeat(500)]),
+      );
+      const res = await send(a.user, b.wallet, '1', { metadata }).expect(201);
+      expect(res.body.metadata).toEqual(metadata);
+    });
+
+    it('is part of the idempotency fingerprint: the same key with other metadata is 422 IDEMPOTENCY_KEY_REUSED', async () => {
+      const a = await fundedUser(t, admin, '100');
+      const b = await fundedUser(t, admin, '0');
+      const cases: Array<[TestUser, string, Record<string, unknown>]> = [
+        [a.user, '/transfers', { toWalletId: b.wallet.id, amount: '1', currency: 'USD' }],
+        [a.user, '/transfers', { toWalletId: b.wallet.id, amount: '1', currency: 'USD', hold: true }],
+        [
+          a.user,
+          '/transfers/batch',
+          { transfers: [{ toWalletId: b.wallet.id, amount: '1', currency: 'USD' }] },
+        ],
+        [admin, `/admin/wallets/${b.wallet.id}/deposits`, { amount: '1', currency: 'USD' }],
+        [a.user, '/wallets/me/withdrawals', { amount: '1', currency: 'USD' }],
+      ];
+      for (const [user, path, body] of cases) {
+        const key = randomUUID();
+        const withMeta = (m: Record<string, string>) =>
+          path === '/transfers/batch'
+            ? { transfers: [{ ...(body.transfers as object[])[0], metadata: m }] }
+            : { ...body, metadata: m };
+        const first = await post(user, path, withMeta({ orderId: '1' }), key);
+        expect(first.status).toBeLessThan(300);
+        const replay = await post(user, path, withMeta({ orderId: '1' }), key);
+        expect([replay.status, replay.headers['idempotent-replayed'], replay.text]).toEqual([
+          first.status,
+          'true',
+          first.text,
+        ]);
+        const before = await balancesSnapshot(t);
+        for (const other of [withMeta({ orderId: '2' }), withMeta({ orderId: '1', extra: 'x' }), body]) {
+          const res = await post(user, path, other, key);
+          expect([path, res.status, res.body.code]).toEqual([path, 422, 'IDEMPOTENCY_KEY_REUSED']);
+        }
+        expect(await balancesSnapshot(t)).toEqual(before);
+      }
+    });
+
+    const tooMany = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v']));
+    it.each<[string, unknown]>([
+      ['21 keys', tooMany],
+      ['a key with a space', { 'bad key': 'v' }],
+      ['an empty key', { '': 'v' }],
+      ['a key of 41 characters', { ['k'.repeat(41)]: 'v' }],
+      ['a non-ASCII key', { clé: 'v' }],
+      ['a value of 501 characters', { k: 'v'.repeat(501) }],
+      ['an empty value', { k: '' }],
+      ['a number value', { k: 1 }],
+      ['a null value', { k: null }],
+      ['an object value', { k: { nested: 'v' } }],
+      ['a NUL in a value', { k: 'a\u0000b' }],
+      ['an array', ['v']],
+      ['null', null],
+      ['a string', 'orderId=1'],
+    ])('refuses %s with 400 naming metadata, and nothing reaches the database', async (_name, metadata) => {
+      const a = await fundedUser(t, admin, '100');
+      const b = await fundedUser(t, admin, '0');
+      const { rows: before } = await t.sql.query(`SELECT count(*)::int AS n FROM transactions`);
+      const balances = await balancesSnapshot(t);
+      const cases: Array<[TestUser, string, Record<string, unknown>, string]> = [
+        [
+          a.user,
+          '/transfers',
+          { toWalletId: b.wallet.id, amount: '1', currency: 'USD', metadata },
+          'metadata',
+        ],
+        [
+          a.user,
+          '/transfers',
+          { toWalletId: b.wallet.id, amount: '1', currency: 'USD', hold: true, metadata },
+          'metadata',
+        ],
+        [
+          a.user,
+          '/transfers/batch',
+          { transfers: [{ toWalletId: b.wallet.id, amount: '1', currency: 'USD', metadata }] },
+          'transfers[0].metadata',
+        ],
+        [
+          admin,
+          `/admin/wallets/${b.wallet.id}/deposits`,
+          { amount: '1', currency: 'USD', metadata },
+          'metadata',
+        ],
+        [a.user, '/wallets/me/withdrawals', { amount: '1', currency: 'USD', metadata }, 'metadata'],
+      ];
+      for (const [user, path, body, field] of cases) {
+        const res = await post(user, path, body);
+        expect([path, res.status, res.body.code]).toEqual([path, 400, 'VALIDATION_FAILED']);
+        expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+      }
+      const { rows: after } = await t.sql.query(`SELECT count(*)::int AS n FROM transactions`);
+      expect(after[0].n).toBe(before[0].n);
+      expect(await balancesSnapshot(t)).toEqual(balances);
     });
   });
 
