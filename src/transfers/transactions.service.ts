@@ -65,7 +65,7 @@ export class TransactionsService {
   async getForCaller(caller: AuthUser, id: string): Promise<TransactionDto> {
     const row = await this.transactions.getById(id);
     const party = row && (row.source_user_id === caller.id || row.destination_user_id === caller.id);
-    if (!row || row.type !== 'TRANSFER' || (!party && caller.role !== 'ADMIN')) {
+    if (!row || (row.type !== 'TRANSFER' && row.type !== 'REFUND') || (!party && caller.role !== 'ADMIN')) {
       throw new AppError('TRANSACTION_NOT_FOUND', 'No such transfer');
     }
     return TransactionDto.from(txFromRow(row));

@@ -167,7 +167,7 @@ interface Movement {
   created: boolean;
 }
 
-const CONFIGS = [
+const CONFIGS: Array<{ name: string; a: Record<string, string>; b: Record<string, string> }> = [
   {
     name: 'combiner off, optimistic against locked',
     a: { TRANSFER_QUEUE: 'false' },

@@ -215,16 +215,16 @@ function decideRefund(
     : undefined;
   const isAdmin = state.users.get(m.caller.id)?.role === 'ADMIN';
   const party = sender?.userId === m.caller.id || receiver?.userId === m.caller.id;
-  if (!original || original.type !== 'TRANSFER' || !sender || !receiver || (!isAdmin && !party)) {
-    return refuse('TRANSACTION_NOT_FOUND', 'No such transfer', false);
-  }
-  if (!isAdmin && receiver.userId !== m.caller.id) {
+  // Never reveal a transaction to a stranger; its parties (and admins) learn why it cannot be refunded.
+  if (!original || (!isAdmin && !party)) return refuse('TRANSACTION_NOT_FOUND', 'No such transfer', false);
+  if (original.type === 'TRANSFER' && !isAdmin && receiver?.userId !== m.caller.id) {
     return refuse('FORBIDDEN', 'Only the receiver or an admin can refund a transfer', false);
   }
-  if (original.status !== 'COMPLETED') {
+  if (original.type !== 'TRANSFER' || original.status !== 'COMPLETED' || !sender || !receiver) {
+    const what = original.type === 'TRANSFER' ? `a ${original.status} transfer` : `a ${original.type}`;
     return refuse(
       'TRANSFER_NOT_REFUNDABLE',
-      `The transfer is ${original.status}, not a completed transfer`,
+      `This is ${what}; only a completed transfer can be refunded`,
       false,
     );
   }
