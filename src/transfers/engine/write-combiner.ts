@@ -37,6 +37,8 @@ export class WriteCombiner {
   private readonly busy = new Set<string>();
   private inFlight = 0;
   private timer?: NodeJS.Timeout;
+  /** Started when batches in flight fill every slot and movements wait: see STUCK_MS. */
+  private overflow?: NodeJS.Timeout;
 
   constructor(
     private readonly engine: MovementEngine,
@@ -55,6 +57,17 @@ export class WriteCombiner {
   /** Starts batches while there is room; when others are in flight, lets a batch gather for a moment. */
   private pump(): void {
     const e = this.config.env;
+    if (this.inFlight >= e.TRANSFER_BATCH_CONCURRENCY && this.waiting.length > 0) {
+      // Every slot is taken, perhaps by batches stuck behind a row lock held elsewhere. A movement on
+      // other wallets must not wait for them without bound: past STUCK_MS it goes anyway, and the pool's
+      // connect timeout (503 with Retry-After) bounds its wait, as without the combiner.
+      this.overflow ??= setTimeout(() => {
+        this.overflow = undefined;
+        if (this.waiting.length > 0 && this.startBatch()) this.pump();
+      }, STUCK_MS);
+      this.overflow.unref();
+      return;
+    }
     while (this.inFlight < e.TRANSFER_BATCH_CONCURRENCY && this.waiting.length > 0) {
       const full = this.waiting.length >= e.TRANSFER_BATCH_MAX;
       if (this.inFlight > 0 && !full && e.TRANSFER_BATCH_WAIT_US > 0) {
@@ -147,6 +160,9 @@ export class WriteCombiner {
     this.pump();
   }
 }
+
+/** How long waiting movements let full slots be before a batch starts beyond TRANSFER_BATCH_CONCURRENCY. */
+const STUCK_MS = 50;
 
 function movementsIn(request: MovementRequest): number {
   return request.movement.kind === 'batch' ? request.movement.items.length : 1;
