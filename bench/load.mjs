@@ -23,7 +23,12 @@ const headers = (token) => ({
   'idempotency-key': randomUUID(),
 });
 
-const latencyOf = (r) => ({ p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max });
+export const latencyOf = (r) => ({
+  p50: r.latency.p50,
+  p90: r.latency.p90,
+  p99: r.latency.p99,
+  max: r.latency.max,
+});
 
 /** Counts a refused response under "<status> <code>" (the problem-details code when the body has one). */
 export function countRefusal(codes, status, body) {

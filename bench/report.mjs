@@ -18,6 +18,13 @@ function refusals(results) {
     const { 200: _ok, ...others } = results.loginBurst.loginStatuses;
     out.push(['logins', others]);
   }
+  for (const x of results.balanceAt?.depths ?? []) out.push([`balance ${x.label}`, x.refused]);
+  if (results.csvExport && results.csvExport.status !== 200) {
+    out.push([
+      'CSV export',
+      { [results.csvExport.status ? String(results.csvExport.status) : 'no response']: 1 },
+    ]);
+  }
   for (const x of results.soak?.samples ?? []) out.push([`soak minute ${x.minute}`, x.refused]);
   return out;
 }
@@ -34,7 +41,14 @@ export const serviceErrors = (results) =>
   countWhere(results, (key) => /^(item )?5\d\d/.test(key) || key === 'no response') +
   results.scenarios.reduce((n, s) => n + (s.service.errors ?? 0), 0) +
   (results.batch?.service?.errors ?? 0) +
-  (results.batch?.status >= 500 ? 1 : 0);
+  (results.batch?.status >= 500 ? 1 : 0) +
+  (results.balanceAt?.depths ?? []).reduce((n, x) => n + (x.errors ?? 0), 0);
+
+/** Wrong answers of the ledger reads (issue 14): a CSV line count or a point-in-time balance off the seed. */
+export const ledgerFailures = (results) => [
+  ...(results.csvExport?.failures ?? []),
+  ...(results.balanceAt?.failures ?? []),
+];
 
 export const concurrencyConflicts = (results) =>
   countWhere(results, (key) => key.includes('CONCURRENCY_CONFLICT'));
@@ -65,6 +79,22 @@ export function targets(results) {
   const conflicts = concurrencyConflicts(results);
   t.push(['zero CONCURRENCY_CONFLICT', conflicts === 0, String(conflicts)]);
   t.push(['peak RSS < 300 MB', results.peakRssMb < 300, `${results.peakRssMb} MB`]);
+  const c = results.csvExport;
+  if (c) {
+    t.push([
+      `CSV export of ${c.entries} entries: service RSS growth < ${c.target} MB`,
+      c.status === 200 ? c.rss.growthMb < c.target : null,
+      `${c.rss.growthMb} MB (${c.rss.baselineMb} -> ${c.rss.peakMb} MB), ${c.rowsPerSecond} rows/s`,
+    ]);
+  }
+  const b = results.balanceAt;
+  if (b) {
+    t.push([
+      `point-in-time balance on a ${b.entries}-entry wallet: p99 < ${b.target} ms at every depth`,
+      b.worstP99.ms < b.target,
+      `worst p99 ${b.worstP99.ms} ms (${b.worstP99.depth})`,
+    ]);
+  }
   return t;
 }
 
@@ -112,6 +142,29 @@ export function printSummary(results, t) {
     );
   }
   for (const s of results.scenarios) console.log(`batch sizes ${s.name}: ${shares(s.service.batchSizes)}`);
+  const c = results.csvExport;
+  if (c) {
+    console.log(
+      `CSV export: ${c.lines} lines (expected ${c.expectedLines}) in ${c.seconds} s: ${c.rowsPerSecond} rows/s, ` +
+        `${c.mbPerSecond} MB/s, first byte ${c.firstByteMs} ms; service RSS baseline ${c.rss.baselineMb} MB, ` +
+        `peak ${c.rss.peakMb} MB, growth ${c.rss.growthMb} MB (${c.rss.samplesDuringExport} samples during)`,
+    );
+  }
+  if (results.balanceAt) {
+    console.log(
+      `point-in-time balance, ${results.balanceAt.entries}-entry wallet, ${results.balanceAt.connections} connections, ${results.balanceAt.seconds} s per depth:`,
+    );
+    console.table(
+      results.balanceAt.depths.map((x) => ({
+        depth: x.label,
+        at: x.at,
+        balance: `${x.answer}${x.correct ? '' : ` (EXPECTED ${x.expected})`}`,
+        'req/s': x.requestsPerSecond,
+        'p50/p99/max': lat(x.latencyMs),
+        refused: JSON.stringify(x.refused),
+      })),
+    );
+  }
   for (const [name, met, figure] of t) console.log(`${mark(met)} ${name}: ${figure}`);
 }
 
@@ -257,7 +310,8 @@ ${firstPairOnly(setBasedScript(results.scenarios[0].distribution, 10))}\`\`\`
 
 ## History
 
-Pages of 50 at random depths of a ${h.entries}-entry statement, 2 clients paging:
+Pages of 50 at random depths of a ${h.entries}-entry statement (a wallet of its own, seeded by SQL: deposits
+one second apart, no transfer of the load touches it), 2 clients paging:
 
 | condition | pages/s | p50 / p90 / p99 / max (ms) | non-2xx |
 |---|---|---|---|
@@ -266,6 +320,10 @@ Pages of 50 at random depths of a ${h.entries}-entry statement, 2 clients paging
 | no other load, random depths | ${h.idle.pagesPerSecond} | ${hl(h.idle.latencyMs)} | ${h.idle.non2xx} |
 | transfers offered at ${h.offeredTransfersPerSecond}/s (half the uniform peak; ${h.transfersPerSecond}/s done) | ${h.pagesPerSecond} | ${hl(h.latencyMs)} | ${h.non2xx} |
 | 16 connections transferring flat out, 8 paging | ${h.saturated.pagesPerSecond} | ${hl(h.saturated.latencyMs)} | ${h.saturated.non2xx} |
+
+${csvSection(results.csvExport)}
+
+${balanceSection(results.balanceAt)}
 
 ## Login burst
 
@@ -282,7 +340,7 @@ ${soakSection(results.soak)}
 
 Money conserved: ${results.money.conserved ? 'yes' : 'NO'} (${esc(JSON.stringify(results.money))}).
 
-## Targets (issue 13; printed, never asserted)
+## Targets (issues 13 and 14; printed, never asserted)
 
 ${t.map(([name, met, figure]) => `- ${met === null ? 'not measured' : met ? 'met' : '**missed**'}: ${name} (${figure})`).join('\n')}
 
@@ -321,5 +379,39 @@ ${soak.heapSlopeMbPerMinute} MB/min (least squares; the heap is sampled every se
 
 | minute | lowest RSS MB | lowest heap used MB | transfers/s | p99 ms | refused |
 |---|---|---|---|---|---|
+${rows}`;
+}
+
+function csvSection(c) {
+  if (!c) return '## CSV statement export\n\nNot measured in this run.';
+  return `## CSV statement export
+
+\`GET /api/v1/wallets/me/transactions\` with \`Accept: text/csv\` by the owner of the history's
+${c.entries}-entry statement, with no other load; the body read as it streams and its lines counted (a header
+and one per entry: ${c.lines} of ${c.expectedLines} expected). The service's RSS (VmRSS of its process) sampled
+every 50 ms, from half a second before the request to half a second after the body ends.
+
+| rows | seconds | rows/s | MB/s | first byte ms | RSS baseline MB | RSS peak MB | RSS growth MB (target < ${c.target}) | RSS after MB |
+|---|---|---|---|---|---|---|---|---|
+| ${c.lines - 1} | ${c.seconds} | ${c.rowsPerSecond} | ${c.mbPerSecond} | ${c.firstByteMs} | ${c.rss.baselineMb} | ${c.rss.peakMb} | **${c.rss.growthMb}** | ${c.rss.afterMb} |`;
+}
+
+function balanceSection(b) {
+  if (!b) return '## Point-in-time balance\n\nNot measured in this run.';
+  const rows = b.depths
+    .map(
+      (x) =>
+        `| ${x.label} | ${x.entriesNewer} | ${x.at} | ${x.answer} ${x.correct ? '(as seeded)' : `(**expected ${x.expected}**)`} | ${x.requestsPerSecond} | ${x.latencyMs.p50} / ${x.latencyMs.p90} / ${x.latencyMs.p99} / ${x.latencyMs.max} | ${esc(JSON.stringify(x.refused))} |`,
+    )
+    .join('\n');
+  return `## Point-in-time balance
+
+\`GET /api/v1/wallets/me/balance?at=\` on the same ${b.entries}-entry wallet, at the created_at of entries at
+several depths (the seeded entries are one second apart), each answer checked once against the seed's
+running balance, then ${b.connections} connections for ${b.seconds} s per depth (autocannon, closed loop, whole
+milliseconds). Target: p99 < ${b.target} ms at every depth (worst: ${b.worstP99.ms} ms, ${b.worstP99.depth}).
+
+| depth | newer entries | at | balance | requests/s | p50 / p90 / p99 / max ms | refused |
+|---|---|---|---|---|---|---|
 ${rows}`;
 }

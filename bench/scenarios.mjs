@@ -2,12 +2,14 @@
 // distributions at 64 connections (closed loop), each against pgbench with the same distribution (the
 // per-request plain-SQL limit, best of 8 and 64 clients), then at half its own peak rate (open loop); the
 // set-based ceiling; the batch API. Then the older measurements: the node-pg baseline, history pages,
-// a login burst, and the soak when asked for.
+// a login burst, and the soak when asked for. Issue 14's ledger reads (CSV export, point-in-time balance)
+// run on the history's statement between the history pages and the login burst, with no other load.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { distribution } from './distributions.mjs';
+import { balanceAtDepths, csvExport } from './ledger.mjs';
 import { batchLoad, historyPages, loginBurst, pacedLoad, probeBatch, transferLoad } from './load.mjs';
 import { log } from './report.mjs';
-import { PASSWORD, seedHistory } from './seeding.mjs';
+import { PASSWORD, seedStatement } from './seeding.mjs';
 import { batchSizeDelta, readMetrics } from './service.mjs';
 import {
   nodePgBaseline,
@@ -35,6 +37,7 @@ export function options(argv) {
     pgbenchSeconds: quick ? 2 : 10,
     warmupSeconds: quick ? 2 : 5,
     historyEntries: quick ? 10000 : 100000,
+    balanceAt: { connections: 4, seconds: quick ? 1 : 3 },
     connections: 64,
     pgbenchClients: [8, 64],
     batch: { connections: 8, size: 100 },
@@ -242,19 +245,36 @@ export async function runScenarios(ctx, o) {
     postgresCpu: ctx.service.postgresCpuSeconds,
   });
 
-  results.history = await history(ctx, o, ds[0], uniform.service.transfersPerSecond);
+  log(`statement: seeding a wallet of ${o.historyEntries} entries`);
+  const statement = await seedStatement(ctx.q, o.historyEntries);
+  results.history = await history(ctx, o, ds[0], uniform.service.transfersPerSecond, statement);
+  log(`CSV export of the ${o.historyEntries}-entry statement`);
+  results.csvExport = await csvExport(ctx, statement);
+  const c = results.csvExport;
+  log('CSV export', JSON.stringify({ lines: c.lines, rowsPerSecond: c.rowsPerSecond, rss: c.rss }));
+  for (const f of c.failures) log(`FAILED: ${f}`);
+  log(
+    `point-in-time balance at six depths, ${o.balanceAt.connections} connections, ${o.balanceAt.seconds} s each`,
+  );
+  results.balanceAt = await balanceAtDepths(ctx, statement, {
+    connections: o.balanceAt.connections,
+    duration: o.balanceAt.seconds,
+  });
+  for (const x of results.balanceAt.depths) {
+    log(
+      `  balance ${x.label} (${x.at}): ${x.answer} ${x.correct ? 'ok' : `EXPECTED ${x.expected}`}, p50/p99 ${x.latencyMs.p50}/${x.latencyMs.p99} ms`,
+    );
+  }
+  for (const f of results.balanceAt.failures) log(`FAILED: ${f}`);
   results.loginBurst = await burst(ctx, o, ds[0]);
   if (o.soakMinutes > 0) results.soak = await soak(ctx, o, ds[0], uniform.service.transfersPerSecond);
   return results;
 }
 
-// History: one wallet with a long statement, paged at random depths, with no other load; while transfers
-// run at half the uniform peak (busy, not saturated: the target's condition); and while 16 connections
-// transfer as fast as they can (both cores saturated, so a page waits its turn like everything else).
-async function history(ctx, o, d, uniformTps) {
-  log(`history: seeding a statement of ${o.historyEntries} entries`);
-  const reader = ctx.users[Math.floor(ctx.users.length / 2)];
-  const range = await seedHistory(ctx.q, reader.wallet, o.historyEntries);
+// History: one wallet with a long statement (seedStatement), paged at random depths, with no other load;
+// while transfers run at half the uniform peak (busy, not saturated: the target's condition); and while 16
+// connections transfer as fast as they can (both cores saturated, so a page waits its turn like everything else).
+async function history(ctx, o, d, uniformTps, { reader, range }) {
   const idle = Math.max(2, Math.round(o.seconds / 4));
   const pages = (connections, duration, from, to) =>
     historyPages(ctx, reader, range, { connections, duration, from, to });

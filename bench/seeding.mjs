@@ -1,7 +1,8 @@
 // Seeding, straight in SQL (the API would take minutes for 10,000 users): users with one password,
 // one USD wallet each funded by a COMPLETED deposit with its ledger entry (so the money invariants hold
 // from the start), and a JWT per user signed with the service's secret. Also the numbered mapping
-// table pgbench draws wallets from, and one long statement for the history pages.
+// table pgbench draws wallets from, and one long statement (a wallet of its own) for the history pages,
+// the CSV export and the point-in-time balances.
 import bcrypt from 'bcryptjs';
 import jwt from 'jsonwebtoken';
 import { SECRET } from './service.mjs';
@@ -68,25 +69,39 @@ export async function checkAccess(base, users) {
 }
 
 /**
- * A statement of `entries` deposits of 0.01 on one wallet (its balance raised to match), vacuumed and
- * analysed as months of autovacuum would have left it. Returns the seq range the cursors point into.
+ * The long statement the history pages, the CSV export and the point-in-time balances read: a wallet of
+ * its own (user bench-statement@example.com, outside bench_wallets, so no transfer of the load touches it)
+ * with `entries` COMPLETED deposits of 0.01, each with its ledger entry, one second apart and ending a
+ * second before now, so that every depth has its own instant; entry k (1 = oldest) has balance_after
+ * 0.01 * k, and the wallet's balance is the total. Vacuumed and analysed as months of autovacuum would have
+ * left it. Returns the user (with a token and `wallet`), the count, and the seq range the cursors point into.
  */
-export async function seedHistory(q, wallet, entries) {
-  await q(
-    `WITH d AS (INSERT INTO transactions (type, status, destination_wallet_id, amount, currency, completed_at)
-                SELECT 'DEPOSIT', 'COMPLETED', $1, 0.01, 'USD', now() FROM generate_series(1, $2) RETURNING id, seq)
-     INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after)
-     SELECT $1, id, 0.01, (SELECT balance FROM wallets WHERE id = $1) + 0.01 * row_number() OVER (ORDER BY seq) FROM d`,
-    [wallet, entries],
+export async function seedStatement(q, entries) {
+  const [user] = await q(
+    `INSERT INTO users (email, password_hash, full_name)
+     VALUES ('bench-statement@example.com', $1, 'Bench statement') RETURNING id, email`,
+    [bcrypt.hashSync(PASSWORD, 4)],
   );
-  await q(`UPDATE wallets SET balance = balance + $2 * 0.01, version = version + 1 WHERE id = $1`, [
-    wallet,
-    entries,
-  ]);
-  await q('VACUUM ANALYZE transactions, ledger_entries, wallets');
+  const [wallet] = await q(
+    `INSERT INTO wallets (user_id, currency, balance) VALUES ($1, 'USD', $2::int * 0.01) RETURNING id`,
+    [user.id, entries],
+  );
+  await q(
+    `WITH d AS (INSERT INTO transactions (type, status, destination_wallet_id, amount, currency, created_at, completed_at)
+                SELECT 'DEPOSIT', 'COMPLETED', $1, 0.01, 'USD', at, at
+                  FROM (SELECT k, date_trunc('second', now()) - ($2::int - k + 1) * interval '1 second' AS at
+                          FROM generate_series(1, $2::int) k) g
+                 ORDER BY k
+                RETURNING id, created_at)
+     INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after, created_at)
+     SELECT $1, id, 0.01, 0.01 * row_number() OVER (ORDER BY created_at), created_at FROM d ORDER BY created_at`,
+    [wallet.id, entries],
+  );
+  await q('VACUUM ANALYZE users, wallets, transactions, ledger_entries');
   const [range] = await q(
     `SELECT min(seq)::text AS lo, max(seq)::text AS hi FROM transactions WHERE destination_wallet_id = $1`,
-    [wallet],
+    [wallet.id],
   );
-  return range;
+  const reader = { ...user, wallet: wallet.id, token: token(user) };
+  return { reader, entries, range };
 }

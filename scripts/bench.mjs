@@ -3,12 +3,20 @@
 // Builds and starts the service as a user would (embedded PostgreSQL unless POSTGRES_HOST is set), seeds
 // wallets, runs the scenarios of bench/scenarios.mjs against pgbench and node-pg yardsticks measured in
 // the same run, checks that money was conserved, prints the figures and the targets (never asserted), and
-// (full runs) rewrites BENCHMARKS.md. Fails only when money is not conserved or the service errs (5xx, no
-// response, a non-zero exit on SIGTERM). The parts, one job each, are in bench/.
+// (full runs) rewrites BENCHMARKS.md. Fails only when money is not conserved, the service errs (5xx, no
+// response, a non-zero exit on SIGTERM) or answers a ledger read wrongly (the CSV export's line count, a
+// point-in-time balance off the seed). The parts, one job each, are in bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { checkMoney } from '../bench/money.mjs';
-import { log, printSummary, serviceErrors, targets, writeBenchmarks } from '../bench/report.mjs';
+import {
+  ledgerFailures,
+  log,
+  printSummary,
+  serviceErrors,
+  targets,
+  writeBenchmarks,
+} from '../bench/report.mjs';
 import { options, runScenarios } from '../bench/scenarios.mjs';
 import { checkAccess, seedWallets } from '../bench/seeding.mjs';
 import { build, startService } from '../bench/service.mjs';
@@ -62,9 +70,11 @@ if (!o.quick) {
   log('wrote BENCHMARKS.md');
 }
 const errors = serviceErrors(results);
+const wrong = ledgerFailures(results);
 if (!results.money.conserved) console.error('MONEY NOT CONSERVED');
+for (const w of wrong) console.error(`WRONG ANSWER: ${w}`);
 if (errors) console.error(`the service erred: ${errors} responses were 5xx or none`);
 if (exitCode !== 0) console.error(`service exited with ${exitCode} on SIGTERM`);
-if (!results.money.conserved || errors || exitCode !== 0) process.exit(1);
+if (!results.money.conserved || errors || wrong.length || exitCode !== 0) process.exit(1);
 log('done');
 process.exit(0);
