@@ -16,8 +16,12 @@ export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
   @Post('register')
-  @ApiOperation({ summary: 'Create an account', description: 'Then log in to get a token.' })
-  @ApiCreatedResponse({ type: UserDto })
+  @ApiOperation({
+    operationId: 'register',
+    summary: 'Create an account',
+    description: 'Then log in to get a token.',
+  })
+  @ApiCreatedResponse({ type: UserDto, description: 'The new account (role USER, status ACTIVE)' })
   @ApiProblems([400, 'VALIDATION_FAILED: bad email, password or fullName'], [409, 'EMAIL_TAKEN'])
   async register(@Body() dto: RegisterDto): Promise<UserDto> {
     return UserDto.from(await this.auth.register(dto));
@@ -26,10 +30,11 @@ export class AuthController {
   @Post('login')
   @HttpCode(200)
   @ApiOperation({
+    operationId: 'login',
     summary: 'Exchange email and password for a bearer token',
     description: 'Paste the accessToken into **Authorize** to call the other endpoints.',
   })
-  @ApiOkResponse({ type: TokenDto })
+  @ApiOkResponse({ type: TokenDto, description: 'A bearer token' })
   @ApiProblems(
     [400, 'VALIDATION_FAILED'],
     [401, 'INVALID_CREDENTIALS: unknown email or wrong password (the same answer for both)'],

@@ -1,5 +1,5 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
-import { ApiExcludeEndpoint, ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
   type HealthCheckResult,
@@ -11,6 +11,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import type Redis from 'ioredis';
 import { Public } from '../common/auth/public.decorator';
+import { ApiProblems } from '../common/http/api-problems.decorator';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { REDIS } from '../redis/redis.provider';
@@ -29,22 +30,44 @@ export class HealthController {
   ) {}
 
   @Get('health/live')
-  @ApiOkResponse({ description: 'The process is running' })
+  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness: 200 while the process runs' })
+  @ApiOkResponse({
+    description: 'The process is running',
+    schema: {
+      type: 'object',
+      required: ['status'],
+      properties: { status: { type: 'string', enum: ['ok'] } },
+    },
+    example: { status: 'ok' },
+  })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   @Get('health/ready')
-  @HealthCheck()
+  // Documented below: terminus's own documentation gives the 503 a body this service never sends.
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
+  @ApiOperation({
+    operationId: 'getReadiness',
+    summary: 'Readiness: 200 when the database answers and the instance is not shutting down',
+  })
   @ApiOkResponse({
     description:
       'The database answers and the instance is not shutting down. Redis, when configured, is reported ' +
       'in `details.redis` (and `info.redis` when up) as up or down, but a Redis outage alone keeps ' +
       'readiness at 200: rate limiting fails open without it (see the `redis_up` metric)',
+    schema: { $ref: '#/components/schemas/ReadinessDto' },
+    example: {
+      status: 'ok',
+      info: { instance: { status: 'up' }, database: { status: 'up' } },
+      error: {},
+      details: { instance: { status: 'up' }, database: { status: 'up' } },
+    },
   })
-  @ApiServiceUnavailableResponse({
-    description: 'The database is down, or the instance is shutting down (never because of Redis alone)',
-  })
+  @ApiProblems([
+    503,
+    'SERVICE_UNAVAILABLE: the database is down, or the instance is shutting down (never because of Redis alone)',
+  ])
   async ready(): Promise<HealthCheckResult> {
     // Redis is optional: without it rate limits count per instance (FailOpenThrottlerStorage), so it
     // must not take the instance out of rotation. It is checked beside the required checks, not in them.

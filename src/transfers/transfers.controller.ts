@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
+  ApiBody,
   ApiCreatedResponse,
   ApiHeader,
   ApiOkResponse,
@@ -41,12 +42,16 @@ export class TransfersController {
   @StatusCheckedByHandler()
   @Post()
   @ApiOperation({
+    operationId: 'createTransfer',
     summary: 'Send money from your wallet (or, with hold: true, authorize it for later capture)',
   })
   @IDEMPOTENCY_HEADER
-  @ApiCreatedResponse({ type: TransactionDto })
+  @ApiCreatedResponse({
+    type: TransactionDto,
+    description: 'The transfer: COMPLETED, or PENDING when it is a hold',
+  })
   @ApiProblems(
-    400,
+    [400, 'VALIDATION_FAILED, MALFORMED_JSON, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID'],
     [404, 'WALLET_NOT_FOUND'],
     [409, 'IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
     [
@@ -67,6 +72,7 @@ export class TransfersController {
   @StatusCheckedByHandler()
   @Post('batch')
   @ApiOperation({
+    operationId: 'createTransferBatch',
     summary: 'Send up to 100 transfers from your wallet in one request, applied in order; atomic or not',
   })
   @IDEMPOTENCY_HEADER
@@ -75,7 +81,7 @@ export class TransfersController {
   @ApiProblems(
     [
       400,
-      'VALIDATION_FAILED: any malformed item, fields named by path (transfers[3].amount); nothing applied',
+      'VALIDATION_FAILED: any malformed item, fields named by path (transfers[3].amount); nothing applied. MALFORMED_JSON, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID',
     ],
     [409, 'IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
     [
@@ -94,23 +100,35 @@ export class TransfersController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'A transfer you are a party to (admins: any)' })
-  @ApiOkResponse({ type: TransactionDto })
-  @ApiProblems(400, [404, 'TRANSACTION_NOT_FOUND: no such transfer, or not yours'])
+  @ApiOperation({ operationId: 'getTransfer', summary: 'A transfer you are a party to (admins: any)' })
+  @ApiOkResponse({ type: TransactionDto, description: 'The transfer' })
+  @ApiProblems(
+    [400, 'VALIDATION_FAILED: the id is not a UUID'],
+    [403, 'ACCOUNT_INACTIVE: the account was suspended or closed'],
+    [404, 'TRANSACTION_NOT_FOUND: no such transfer, or not yours'],
+  )
   get(@CurrentUser() user: AuthUser, @Param('id', UUID_PARAM) id: string): Promise<TransactionDto> {
     return this.transactions.getForCaller(user, id);
   }
 
   @Post(':id/capture')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Capture a hold, fully or partly (the receiver or an admin)' })
+  @ApiOperation({
+    operationId: 'captureHold',
+    summary: 'Capture a hold, fully or partly (the receiver or an admin)',
+  })
   @IDEMPOTENCY_HEADER
-  @ApiOkResponse({ type: TransactionDto })
+  // Every field is optional, and so is the body itself (none is read as {}).
+  @ApiBody({ type: CaptureDto, required: false })
+  @ApiOkResponse({
+    type: TransactionDto,
+    description: 'The hold, COMPLETED: `amount` is what moved, `heldAmount` what was held',
+  })
   @ApiProblems(
-    400,
-    [403, 'FORBIDDEN: only the receiver or an admin'],
+    [400, 'VALIDATION_FAILED, MALFORMED_JSON, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID'],
+    [403, 'FORBIDDEN: only the receiver or an admin; ACCOUNT_INACTIVE: your account is not active'],
     [404, 'TRANSACTION_NOT_FOUND'],
-    [409, 'TRANSFER_NOT_PENDING, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT'],
+    [409, 'TRANSFER_NOT_PENDING, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
     [422, 'AMOUNT_EXCEEDS_HOLD, BALANCE_LIMIT_EXCEEDED, ACCOUNT_INACTIVE, IDEMPOTENCY_KEY_REUSED'],
   )
   async capture(
@@ -126,14 +144,17 @@ export class TransfersController {
 
   @Post(':id/void')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Void a hold: release all of it (the receiver or an admin)' })
+  @ApiOperation({
+    operationId: 'voidHold',
+    summary: 'Void a hold: release all of it (the receiver or an admin)',
+  })
   @IDEMPOTENCY_HEADER
-  @ApiOkResponse({ type: TransactionDto })
+  @ApiOkResponse({ type: TransactionDto, description: 'The hold, FAILED with failureReason VOIDED' })
   @ApiProblems(
-    400,
-    [403, 'FORBIDDEN: only the receiver or an admin'],
+    [400, 'VALIDATION_FAILED, MALFORMED_JSON, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID'],
+    [403, 'FORBIDDEN: only the receiver or an admin; ACCOUNT_INACTIVE: your account is not active'],
     [404, 'TRANSACTION_NOT_FOUND'],
-    [409, 'TRANSFER_NOT_PENDING, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT'],
+    [409, 'TRANSFER_NOT_PENDING, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
     [422, 'IDEMPOTENCY_KEY_REUSED'],
   )
   async void(
@@ -146,14 +167,19 @@ export class TransfersController {
   }
 
   @Post(':id/refunds')
-  @ApiOperation({ summary: 'Refund a completed transfer, fully or partly (the receiver or an admin)' })
+  @ApiOperation({
+    operationId: 'refundTransfer',
+    summary: 'Refund a completed transfer, fully or partly (the receiver or an admin)',
+  })
   @IDEMPOTENCY_HEADER
+  // Every field is optional, and so is the body itself (none is read as {}).
+  @ApiBody({ type: RefundDto, required: false })
   @ApiCreatedResponse({ type: TransactionDto, description: 'The REFUND transaction' })
   @ApiProblems(
-    400,
-    [403, 'FORBIDDEN: only the receiver or an admin'],
+    [400, 'VALIDATION_FAILED, MALFORMED_JSON, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID'],
+    [403, 'FORBIDDEN: only the receiver or an admin; ACCOUNT_INACTIVE: your account is not active'],
     [404, 'TRANSACTION_NOT_FOUND'],
-    [409, 'TRANSFER_NOT_REFUNDABLE, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT'],
+    [409, 'TRANSFER_NOT_REFUNDABLE, IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
     [
       422,
       'REFUND_EXCEEDS_AMOUNT, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED',

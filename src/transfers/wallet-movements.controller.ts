@@ -47,6 +47,7 @@ export class WalletMovementsController {
 
   @Get('wallets/me/transactions')
   @ApiOperation({
+    operationId: 'listMyTransactions',
     summary: 'Your statement, newest first, with direction and running balance',
     description:
       'JSON: one page (`limit`, `cursor`). With `Accept: text/csv`: the whole filtered range as CSV ' +
@@ -68,7 +69,11 @@ export class WalletMovementsController {
       [CSV_MEDIA_TYPE]: { schema: { type: 'string' }, example: CSV_EXAMPLE },
     },
   })
-  @ApiProblems(400, [404, 'WALLET_NOT_FOUND'])
+  @ApiProblems(
+    [400, 'VALIDATION_FAILED: a malformed filter, limit or cursor'],
+    [403, 'ACCOUNT_INACTIVE: the account was suspended or closed'],
+    [404, 'WALLET_NOT_FOUND'],
+  )
   async statement(
     @CurrentUser() user: AuthUser,
     @StatementQuery() query: HistoryQueryDto,
@@ -83,12 +88,17 @@ export class WalletMovementsController {
 
   @Get('wallets/me/balance')
   @ApiOperation({
+    operationId: 'getMyBalance',
     summary: 'Your settled balance at an instant (default: now)',
     description:
       'The balance right after the last ledger entry at or before `at`; "0.0000" before the first.',
   })
-  @ApiOkResponse({ type: BalanceDto })
-  @ApiProblems([400, 'VALIDATION_FAILED: `at` is not an instant'], [404, 'WALLET_NOT_FOUND'])
+  @ApiOkResponse({ type: BalanceDto, description: 'The settled balance at `at`' })
+  @ApiProblems(
+    [400, 'VALIDATION_FAILED: `at` is not an instant'],
+    [403, 'ACCOUNT_INACTIVE: the account was suspended or closed'],
+    [404, 'WALLET_NOT_FOUND'],
+  )
   balance(@CurrentUser() user: AuthUser, @Query() query: BalanceQueryDto): Promise<BalanceDto> {
     return this.transactions.balanceAt({ userId: user.id }, query);
   }
@@ -97,14 +107,15 @@ export class WalletMovementsController {
   @Roles('ADMIN')
   @ApiTags('admin')
   @ApiOperation({
+    operationId: 'getWalletBalance',
     summary: "Admin: a wallet's settled balance at an instant (default: now)",
     description:
       'The balance right after the last ledger entry at or before `at`; "0.0000" before the first.',
   })
-  @ApiOkResponse({ type: BalanceDto })
+  @ApiOkResponse({ type: BalanceDto, description: 'The settled balance at `at`' })
   @ApiProblems(
     [400, 'VALIDATION_FAILED: the id is not a UUID or `at` is not an instant'],
-    [403, 'FORBIDDEN: admins only'],
+    [403, 'FORBIDDEN: admins only; ACCOUNT_INACTIVE: your account is not active'],
     [404, 'WALLET_NOT_FOUND'],
   )
   walletBalance(
@@ -116,13 +127,15 @@ export class WalletMovementsController {
 
   @StatusCheckedByHandler()
   @Post('wallets/me/withdrawals')
-  @ApiOperation({ summary: 'Withdraw from your wallet' })
+  @ApiOperation({ operationId: 'createWithdrawal', summary: 'Withdraw from your wallet' })
   @IDEMPOTENCY_HEADER
-  @ApiCreatedResponse({ type: TransactionDto })
-  @ApiProblems(400, [404, 'WALLET_NOT_FOUND'], 409, [
-    422,
-    'CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, IDEMPOTENCY_KEY_REUSED',
-  ])
+  @ApiCreatedResponse({ type: TransactionDto, description: 'The WITHDRAWAL, COMPLETED' })
+  @ApiProblems(
+    [400, 'VALIDATION_FAILED, MALFORMED_JSON, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID'],
+    [404, 'WALLET_NOT_FOUND'],
+    [409, 'IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
+    [422, 'CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, IDEMPOTENCY_KEY_REUSED'],
+  )
   async withdraw(
     @CurrentUser() user: AuthUser,
     @Idempotency() idem: IdempotencyContext,
@@ -139,13 +152,19 @@ export class WalletMovementsController {
   @Post('admin/wallets/:id/deposits')
   @Roles('ADMIN')
   @ApiTags('admin')
-  @ApiOperation({ summary: 'Admin: credit a wallet (money entering the system)' })
+  @ApiOperation({
+    operationId: 'createDeposit',
+    summary: 'Admin: credit a wallet (money entering the system)',
+  })
   @IDEMPOTENCY_HEADER
-  @ApiCreatedResponse({ type: TransactionDto })
-  @ApiProblems(400, [403, 'FORBIDDEN: admins only'], [404, 'WALLET_NOT_FOUND'], 409, [
-    422,
-    'CURRENCY_MISMATCH, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED',
-  ])
+  @ApiCreatedResponse({ type: TransactionDto, description: 'The DEPOSIT, COMPLETED' })
+  @ApiProblems(
+    [400, 'VALIDATION_FAILED, MALFORMED_JSON, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID'],
+    [403, 'FORBIDDEN: admins only; ACCOUNT_INACTIVE: your account is not active'],
+    [404, 'WALLET_NOT_FOUND'],
+    [409, 'IDEMPOTENCY_IN_PROGRESS, CONCURRENCY_CONFLICT (see Retry-After)'],
+    [422, 'CURRENCY_MISMATCH, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED'],
+  )
   async deposit(
     @CurrentUser() user: AuthUser,
     @Idempotency() idem: IdempotencyContext,
@@ -163,9 +182,12 @@ export class WalletMovementsController {
   @Get('admin/reconciliation')
   @Roles('ADMIN')
   @ApiTags('admin')
-  @ApiOperation({ summary: 'Admin: check that money is conserved and every balance equals its ledger' })
-  @ApiOkResponse({ type: ReconciliationDto })
-  @ApiProblems([403, 'FORBIDDEN: admins only'])
+  @ApiOperation({
+    operationId: 'getReconciliation',
+    summary: 'Admin: check that money is conserved and every balance equals its ledger',
+  })
+  @ApiOkResponse({ type: ReconciliationDto, description: 'The result of the check' })
+  @ApiProblems([403, 'FORBIDDEN: admins only; ACCOUNT_INACTIVE: your account is not active'])
   reconciliation(): Promise<ReconciliationDto> {
     return this.transactions.reconciliation();
   }

@@ -16,13 +16,14 @@ export class AdminUsersController {
 
   @Patch(':id/status')
   @ApiOperation({
+    operationId: 'setUserStatus',
     summary: 'Set a user ACTIVE, SUSPENDED or CLOSED (admin)',
     description:
       'A SUSPENDED or CLOSED user cannot log in; their existing tokens stop moving money at once and stop ' +
       'reading private data within USER_STATUS_CACHE_MS.',
   })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiOkResponse({ type: UserDto })
+  @ApiOkResponse({ type: UserDto, description: 'The user, with the new status' })
   @ApiProblems([400, 'VALIDATION_FAILED: malformed id or status'], [404, 'USER_NOT_FOUND'])
   async setStatus(@Param('id', UUID_PARAM) id: string, @Body() dto: UpdateUserStatusDto): Promise<UserDto> {
     return UserDto.from(await this.users.setStatus(id, dto.status));

@@ -13,8 +13,8 @@ export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Get('me')
-  @ApiOperation({ summary: 'Your own account' })
-  @ApiOkResponse({ type: UserDto })
+  @ApiOperation({ operationId: 'getMe', summary: 'Your own account' })
+  @ApiOkResponse({ type: UserDto, description: 'Your account' })
   async me(@CurrentUser() user: AuthUser): Promise<UserDto> {
     return UserDto.from(await this.users.getById(user.id));
   }

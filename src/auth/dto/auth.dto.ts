@@ -66,6 +66,6 @@ export class TokenDto {
   @ApiProperty({ enum: ['Bearer'], example: 'Bearer' })
   tokenType!: 'Bearer';
 
-  @ApiProperty({ example: 900, description: 'Lifetime of the token, in seconds' })
+  @ApiProperty({ type: 'integer', example: 900, description: 'Lifetime of the token, in seconds' })
   expiresIn!: number;
 }

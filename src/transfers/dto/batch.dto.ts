@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, ValidateNested } from 'class-validator';
 import { Optional } from '../../common/http/field-rules';
+import { ProblemDetailsDto } from '../../common/http/problem-details.dto';
 import { CreateTransferDto } from './movement.dto';
 import { TransactionDto } from './transaction.dto';
 
@@ -17,9 +18,11 @@ export class BatchTransferItemDto extends PickType(CreateTransferDto, [
 ] as const) {}
 
 export class CreateBatchDto {
+  // No `default` in the schema: generated clients would then make the field required.
   @ApiPropertyOptional({
-    default: false,
-    description: 'true: all items apply or none (422 BATCH_REFUSED); false: each item stands alone',
+    example: true,
+    description:
+      'true: all items apply or none (422 BATCH_REFUSED); false (the default, when absent): each item stands alone',
   })
   @Optional()
   @IsBoolean()
@@ -35,7 +38,8 @@ export class CreateBatchDto {
 }
 
 export class BatchItemResultDto {
-  @ApiProperty({ type: 'integer', description: 'Position of the item in the request' }) index!: number;
+  @ApiProperty({ type: 'integer', example: 0, description: 'Position of the item in the request' })
+  index!: number;
   @ApiProperty({
     type: 'integer',
     example: 201,
@@ -45,6 +49,7 @@ export class BatchItemResultDto {
   @ApiPropertyOptional({ type: TransactionDto, description: 'When applied (201)' })
   transaction?: TransactionDto;
   @ApiPropertyOptional({
+    type: () => ProblemDetailsDto,
     description: 'When refused: the problem body its own POST /transfers would have had',
   })
   problem?: Record<string, unknown>;

@@ -25,7 +25,14 @@ const DIRECTIONS = ['DEBIT', 'CREDIT'] as const;
 
 // A query field given twice (`?status=A&status=B`) arrives as an array: each rule below refuses it.
 export class HistoryQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  // No `default` in the schema: generated clients would then make the parameter required.
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 100,
+    example: 20,
+    description: 'Page size (default: 20)',
+  })
   @IsOptional()
   @Transform(toInt)
   @IsIntBetween(1, 100)

@@ -30,7 +30,11 @@ export class CreateTransferDto extends PickType(CashMovementDto, [
   'currency',
   'metadata',
 ] as const) {
-  @ApiProperty({ format: 'uuid', description: 'The receiving wallet (any case)' })
+  @ApiProperty({
+    format: 'uuid',
+    example: '3f2e1d0c-9b8a-4776-8554-433221100fed',
+    description: 'The receiving wallet (any case)',
+  })
   @IsId()
   toWalletId!: string;
 
@@ -39,7 +43,10 @@ export class CreateTransferDto extends PickType(CashMovementDto, [
   @IsText(500)
   description?: string;
 
-  @ApiPropertyOptional({ description: 'Authorize only: reserve the amount now, capture or void it later' })
+  @ApiPropertyOptional({
+    example: false,
+    description: 'Authorize only: reserve the amount now, capture or void it later (default: false)',
+  })
   @Optional()
   @IsBoolean()
   hold?: boolean;
@@ -50,6 +57,7 @@ export class CreateTransferDto extends PickType(CashMovementDto, [
     type: 'integer',
     minimum: 60,
     maximum: HOLD_SECONDS.max,
+    example: 86400,
     description: `Holds: seconds until an uncaptured hold expires (at least HOLD_MIN_EXPIRY_SECONDS, 60 unless the operator changed it; default ${HOLD_SECONDS.default})`,
   })
   @Optional()

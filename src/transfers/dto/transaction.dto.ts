@@ -1,26 +1,38 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty } from '@nestjs/swagger';
 import type { TxRecord } from '../transaction.record';
 
 export class TransactionDto {
-  @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiProperty({ enum: ['TRANSFER', 'DEPOSIT', 'WITHDRAWAL', 'REFUND'] }) type!: string;
-  @ApiProperty({ enum: ['PENDING', 'COMPLETED', 'FAILED'] }) status!: string;
-  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'Null for a deposit' })
+  @ApiProperty({ format: 'uuid', example: '5b1f0c1e-2a4d-4e8f-9c1b-0d6e7f8a9b10' }) id!: string;
+  @ApiProperty({ enum: ['TRANSFER', 'DEPOSIT', 'WITHDRAWAL', 'REFUND'], example: 'TRANSFER' }) type!: string;
+  @ApiProperty({ enum: ['PENDING', 'COMPLETED', 'FAILED'], example: 'COMPLETED' }) status!: string;
+  @ApiProperty({
+    format: 'uuid',
+    nullable: true,
+    type: String,
+    example: '0c9e8d7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f',
+    description: 'Null for a deposit',
+  })
   sourceWalletId!: string | null;
-  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'Null for a withdrawal' })
+  @ApiProperty({
+    format: 'uuid',
+    nullable: true,
+    type: String,
+    example: '3f2e1d0c-9b8a-4776-8554-433221100fed',
+    description: 'Null for a withdrawal',
+  })
   destinationWalletId!: string | null;
   @ApiProperty({ example: '25.0000', description: 'What moved (for a captured hold: the captured amount)' })
   amount!: string;
-  @ApiPropertyOptional({
-    example: '40.0000',
+  @ApiProperty({
+    example: null,
     nullable: true,
     type: String,
-    description: 'Holds: the amount reserved',
+    description: 'Holds: the amount reserved (e.g. "40.0000"); null for anything else',
   })
   heldAmount!: string | null;
   @ApiProperty({ example: 'USD' }) currency!: string;
-  @ApiProperty({ nullable: true, type: String }) description!: string | null;
-  @ApiProperty({ nullable: true, type: String }) reference!: string | null;
+  @ApiProperty({ nullable: true, type: String, example: 'Dinner, split' }) description!: string | null;
+  @ApiProperty({ nullable: true, type: String, example: null }) reference!: string | null;
   @ApiProperty({
     nullable: true,
     type: String,
@@ -28,15 +40,23 @@ export class TransactionDto {
     description: 'INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, VOIDED, EXPIRED',
   })
   failureReason!: string | null;
-  @ApiPropertyOptional({
+  @ApiProperty({
     format: 'date-time',
     nullable: true,
     type: String,
-    description: 'Holds: when an uncaptured hold expires',
+    example: null,
+    description: 'Holds: when an uncaptured hold expires; null for anything else',
   })
   holdExpiresAt!: string | null;
-  @ApiProperty({ format: 'date-time' }) createdAt!: string;
-  @ApiProperty({ format: 'date-time', nullable: true, type: String }) completedAt!: string | null;
+  @ApiProperty({ format: 'date-time', example: '2025-06-30T18:04:05.123Z' }) createdAt!: string;
+  @ApiProperty({
+    format: 'date-time',
+    nullable: true,
+    type: String,
+    example: '2025-06-30T18:04:05.123Z',
+    description: 'Null while PENDING',
+  })
+  completedAt!: string | null;
   @ApiProperty({
     type: 'object',
     additionalProperties: { type: 'string' },
@@ -50,7 +70,8 @@ export class TransactionDto {
     format: 'uuid',
     nullable: true,
     type: String,
-    description: 'A REFUND: the refunded transfer',
+    example: null,
+    description: 'A REFUND: the refunded transfer; null for anything else',
   })
   originalTransactionId!: string | null;
 
@@ -90,6 +111,11 @@ export class StatementItemDto extends TransactionDto {
 
 export class StatementPageDto {
   @ApiProperty({ type: [StatementItemDto] }) items!: StatementItemDto[];
-  @ApiProperty({ nullable: true, type: String, description: 'Pass as `cursor` for the next (older) page' })
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'czoxMDQy',
+    description: 'Pass as `cursor` for the next (older) page; null on the last page',
+  })
   nextCursor!: string | null;
 }

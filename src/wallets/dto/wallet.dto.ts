@@ -7,16 +7,20 @@ export class CreateWalletDto {
 }
 
 export class WalletDto {
-  @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiProperty({ format: 'uuid' }) userId!: string;
+  @ApiProperty({ format: 'uuid', example: '0c9e8d7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f' }) id!: string;
+  @ApiProperty({ format: 'uuid', example: '3f0c9a52-8a43-4c4e-9a0e-2f1b7d6c5e4a' }) userId!: string;
   @ApiProperty({ example: 'USD' }) currency!: string;
   @ApiProperty({ example: '125.5000', description: 'Settled balance' }) balance!: string;
   @ApiProperty({ example: '100.5000', description: 'Balance less open holds: what can be spent now' })
   availableBalance!: string;
-  @ApiProperty({ example: 3, description: 'Optimistic-lock version, bumped by every balance change' })
+  @ApiProperty({
+    type: 'integer',
+    example: 3,
+    description: 'Optimistic-lock version, bumped by every balance change',
+  })
   version!: number;
-  @ApiProperty({ format: 'date-time' }) createdAt!: string;
-  @ApiProperty({ format: 'date-time' }) updatedAt!: string;
+  @ApiProperty({ format: 'date-time', example: '2025-11-24T10:15:30.000Z' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time', example: '2025-11-24T10:20:00.000Z' }) updatedAt!: string;
 
   /** The fields that go out, and only those. */
   static from(w: Wallet): WalletDto {
