@@ -19,6 +19,7 @@ import { Money } from '../common/money/money';
 import { BatchResultDto, CreateBatchDto } from './dto/batch.dto';
 import { CaptureDto, CreateTransferDto, RefundDto } from './dto/movement.dto';
 import { TransactionDto } from './dto/transaction.dto';
+import { TransferBody } from './dto/transfer-fast-path';
 import { TransactionsService } from './transactions.service';
 import { TransferService } from './transfer.service';
 
@@ -59,10 +60,11 @@ export class TransfersController {
       'SAME_WALLET, CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_INACTIVE, BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED',
     ],
   )
+  @ApiBody({ type: CreateTransferDto })
   async transfer(
     @CurrentUser() user: AuthUser,
     @Idempotency() idem: IdempotencyContext,
-    @Body() dto: CreateTransferDto,
+    @TransferBody() dto: CreateTransferDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     const input = { ...dto, amount: Money.parse(dto.amount) };

@@ -25,7 +25,7 @@ export function IsId(): PropertyDecorator {
 // A lone surrogate (half of a UTF-16 pair) has no UTF-8 form: the driver would store U+FFFD instead of
 // what was sent. NUL cannot be stored in a PostgreSQL text at all (the insert failed: a 500).
 // eslint-disable-next-line no-control-regex
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** A string PostgreSQL stores exactly as sent: no NUL character, no unpaired surrogate. */
 export function IsStorableText(): PropertyDecorator {
@@ -52,7 +52,7 @@ export function IsIntBetween(min: number, max: number): PropertyDecorator {
   return applyDecorators(IsInt(), Min(min), Max(max));
 }
 
-const METADATA_KEY = /^[A-Za-z0-9_.-]{1,40}$/;
+export const METADATA_KEY = /^[A-Za-z0-9_.-]{1,40}$/;
 export const METADATA_MAX_KEYS = 20;
 
 /** Why a metadata object breaks the contract (v1.1: at most 20 keys of [A-Za-z0-9_.-]{1,40}, string values of 1..500). */

@@ -8,7 +8,7 @@ import { MONEY_PATTERN } from './money';
 // metals, bond-market units, IMF drawing rights) are refused: the ISO list marks them with "Zz" pseudo-countries
 // or with supranational bodies.
 const NOT_MONEY = new Set(['XDR', 'XSU', 'XUA']);
-const CURRENCIES = new Set(
+export const CURRENCIES: ReadonlySet<string> = new Set(
   currencyCodes.codes().filter((c) => {
     const countries = currencyCodes.code(c)?.countries ?? [];
     return countries.length > 0 && !countries.some((n) => n.startsWith('Zz')) && !NOT_MONEY.has(c);
