@@ -7,7 +7,6 @@ import { MetricsService } from '../metrics/metrics.service';
 import { AttemptRunner } from './engine/attempt-runner';
 import type {
   IdempotencyContext,
-  Metadata,
   Movement,
   MovementRequest,
   Outcome,
@@ -18,28 +17,11 @@ import { WriteCombiner } from './engine/write-combiner';
 import { InFlightKeys } from './idempotency/in-flight';
 import { responseOf } from './engine/stored-response';
 
-export interface TransferInput {
-  toWalletId: string;
-  amount: Money;
-  currency: string;
-  description?: string;
-  hold?: boolean;
-  holdExpiresInSeconds?: number;
-  metadata?: Metadata;
-}
-
-export interface CashInput {
-  amount: Money;
-  currency: string;
-  reference?: string;
-  metadata?: Metadata;
-}
-
-export interface RefundInput {
-  amount?: Money;
-  reason?: string;
-  metadata?: Metadata;
-}
+/** What a caller asks for: the movement without its kind and caller (the service adds them). */
+type Input<K extends Movement['kind']> = Omit<Extract<Movement, { kind: K }>, 'kind' | 'caller'>;
+export type TransferInput = Input<'transfer'>;
+export type CashInput = Input<'withdrawal'>;
+export type RefundInput = Omit<Input<'refund'>, 'transactionId'>;
 
 /**
  * The transfer engine's front door: the only way money moves. Each method names a movement and hands it
