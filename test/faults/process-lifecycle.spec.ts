@@ -169,6 +169,8 @@ describe('npm start and the processes around it', () => {
       expect(await portFree(npm.port)).toBe(true);
       expect(npm.output).toMatch(/SIGTERM received: draining requests/);
       expect(npm.output).toMatch(/Stopped cleanly/);
+      // start.mjs exits when it sees the service's exit, a moment after it: wait for the whole tree.
+      await within(STOP_DEADLINE_MS, () => npm.tree.every((p) => !running(p.pid)));
       expect(npm.tree.filter((p) => running(p.pid))).toEqual([]);
     });
 
