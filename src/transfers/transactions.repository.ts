@@ -88,15 +88,6 @@ export class TransactionsRepository {
     return { walletId: rows[0].wallet_id, rows: rows[0].id === null ? [] : rows };
   }
 
-  /** The id of the user's wallet, or null when the user has none. */
-  async walletIdOf(userId: string): Promise<string | null> {
-    const rows = await this.dataSource.query<Array<{ id: string }>>(
-      `SELECT id FROM wallets WHERE user_id = $1`,
-      [userId],
-    );
-    return rows[0]?.id ?? null;
-  }
-
   /**
    * A wallet's whole statement (no page), newest first, as a stream of HistoryRow read from a cursor on a
    * connection of its own taken from TypeORM's pool. The connection goes back to the pool when the cursor

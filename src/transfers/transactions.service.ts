@@ -59,7 +59,10 @@ function statementFilter(q: HistoryQueryDto): StatementFilter {
 /** Reads of money history: statements, single transactions, reconciliation. */
 @Injectable()
 export class TransactionsService {
-  constructor(private readonly transactions: TransactionsRepository) {}
+  constructor(
+    private readonly transactions: TransactionsRepository,
+    private readonly wallets: WalletsService,
+  ) {}
 
   /** A transfer for one of its parties or an admin; 404 for anyone else (never reveal that it exists). */
   async getForCaller(caller: AuthUser, id: string): Promise<TransactionDto> {
@@ -94,9 +97,8 @@ export class TransactionsService {
    */
   async statementCsv(caller: AuthUser, q: HistoryQueryDto): Promise<Readable> {
     const filter = statementFilter(q);
-    const walletId = await this.transactions.walletIdOf(caller.id);
-    if (walletId === null) throw WalletsService.noWallet();
-    return statementCsv(await this.transactions.streamStatement(walletId, filter));
+    const wallet = await this.wallets.getMine(caller.id);
+    return statementCsv(await this.transactions.streamStatement(wallet.id, filter));
   }
 
   /** A wallet's settled balance at an instant (default: now); 404 WALLET_NOT_FOUND when there is no wallet. */

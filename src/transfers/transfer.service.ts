@@ -12,10 +12,10 @@ import type {
   Outcome,
   TransferItem,
 } from './engine/engine.types';
-import { MovementEngine } from './engine/movement-engine';
+import { MovementEngine, namedBy } from './engine/movement-engine';
 import { WriteCombiner } from './engine/write-combiner';
 import { InFlightKeys } from './idempotency/in-flight';
-import { responseOf } from './engine/stored-response';
+import { replayOf, responseOf } from './engine/stored-response';
 
 /** What a caller asks for: the movement without its kind and caller (the service adds them). */
 type Input<K extends Movement['kind']> = Omit<Extract<Movement, { kind: K }>, 'kind' | 'caller'>;
@@ -54,16 +54,11 @@ export class TransferService {
         });
       }
     }
-    return this.execute({ kind: 'transfer', caller: { id: caller.id }, ...input }, idem, [
-      this.walletKey(caller.id),
-      `w:${input.toWalletId}`,
-    ]);
+    return this.execute({ kind: 'transfer', caller: { id: caller.id }, ...input }, idem);
   }
 
   deposit(admin: AuthUser, idem: IdempotencyContext, walletId: string, input: CashInput): Promise<Outcome> {
-    return this.execute({ kind: 'deposit', caller: { id: admin.id }, walletId, ...input }, idem, [
-      `w:${walletId}`,
-    ]);
+    return this.execute({ kind: 'deposit', caller: { id: admin.id }, walletId, ...input }, idem);
   }
 
   /** Up to 100 transfers from the caller's wallet in one request, applied in order; atomic or not. */
@@ -73,16 +68,11 @@ export class TransferService {
     atomic: boolean,
     items: TransferItem[],
   ): Promise<Outcome> {
-    return this.execute({ kind: 'batch', caller: { id: caller.id }, atomic, items }, idem, [
-      this.walletKey(caller.id),
-      ...items.map((i) => `w:${i.toWalletId}`),
-    ]);
+    return this.execute({ kind: 'batch', caller: { id: caller.id }, atomic, items }, idem);
   }
 
   withdraw(caller: AuthUser, idem: IdempotencyContext, input: CashInput): Promise<Outcome> {
-    return this.execute({ kind: 'withdrawal', caller: { id: caller.id }, ...input }, idem, [
-      this.walletKey(caller.id),
-    ]);
+    return this.execute({ kind: 'withdrawal', caller: { id: caller.id }, ...input }, idem);
   }
 
   /** Settles a hold: moves `amount` (default all that is held) and releases the rest. */
@@ -92,9 +82,7 @@ export class TransferService {
     transactionId: string,
     amount?: Money,
   ): Promise<Outcome> {
-    return this.execute({ kind: 'capture', caller: { id: caller.id }, transactionId, amount }, idem, [
-      `t:${transactionId}`,
-    ]);
+    return this.execute({ kind: 'capture', caller: { id: caller.id }, transactionId, amount }, idem);
   }
 
   /** Refunds a completed transfer (the receiver or an admin), fully or partly. */
@@ -104,20 +92,16 @@ export class TransferService {
     transactionId: string,
     input: RefundInput,
   ): Promise<Outcome> {
-    return this.execute({ kind: 'refund', caller: { id: caller.id }, transactionId, ...input }, idem, [
-      `t:${transactionId}`,
-    ]);
+    return this.execute({ kind: 'refund', caller: { id: caller.id }, transactionId, ...input }, idem);
   }
 
   void(caller: AuthUser, idem: IdempotencyContext, transactionId: string): Promise<Outcome> {
-    return this.execute({ kind: 'void', caller: { id: caller.id }, transactionId }, idem, [
-      `t:${transactionId}`,
-    ]);
+    return this.execute({ kind: 'void', caller: { id: caller.id }, transactionId }, idem);
   }
 
   /** Voids one expired hold (the expiry job). Returns false when another instance or a capture won. */
   async expire(transactionId: string): Promise<boolean> {
-    const outcome = await this.run({ movement: { kind: 'expiry', transactionId } }, [`t:${transactionId}`]);
+    const outcome = await this.run({ movement: { kind: 'expiry', transactionId } });
     if (outcome.kind === 'refused') {
       if (outcome.error.code === 'TRANSFER_NOT_PENDING') return false;
       throw outcome.error;
@@ -126,11 +110,11 @@ export class TransferService {
     return true;
   }
 
-  private async execute(movement: Movement, idem: IdempotencyContext, keys: string[]): Promise<Outcome> {
+  private async execute(movement: Movement, idem: IdempotencyContext): Promise<Outcome> {
     const caller = 'caller' in movement ? movement.caller.id : '';
     const outcome = this.inFlight.has(caller, idem.key)
       ? await this.duplicateOfRunning(caller, idem)
-      : await this.inFlight.run(caller, idem.key, () => this.run({ movement, idem }, keys));
+      : await this.inFlight.run(caller, idem.key, () => this.run({ movement, idem }));
     const status = responseOf(outcome, idem.requestId).status;
     this.metrics.movements.inc({ type: movement.kind, status: String(status) });
     return outcome;
@@ -147,21 +131,27 @@ export class TransferService {
         retryAfter: 1,
       });
     }
-    if (stored.hash !== idem.requestHash) {
-      return {
-        kind: 'refused',
-        error: new AppError(
-          'IDEMPOTENCY_KEY_REUSED',
-          'This Idempotency-Key was used for a different request',
-        ),
-      };
-    }
-    return { kind: 'replayed', response: stored };
+    return replayOf(stored, idem.requestHash);
   }
 
   /** Through the write combiner (TRANSFER_QUEUE), or alone, straight against the database, when it is off. */
-  private run(request: MovementRequest, keys: string[]): Promise<Outcome> {
-    return this.config.env.TRANSFER_QUEUE ? this.combiner.submit(request, keys) : this.runner.run(request);
+  private run(request: MovementRequest): Promise<Outcome> {
+    if (!this.config.env.TRANSFER_QUEUE) return this.runner.run(request);
+    return this.combiner.submit(request, this.queueKeys(request.movement));
+  }
+
+  /**
+   * What the combiner keeps in arrival order: the wallets a movement names, the transaction it settles or
+   * refunds, and the caller's own wallet when money leaves it.
+   */
+  private queueKeys(m: Movement): string[] {
+    const { walletIds, transactionId } = namedBy(m);
+    const own = m.kind === 'transfer' || m.kind === 'batch' || m.kind === 'withdrawal';
+    return [
+      ...(own ? [this.walletKey(m.caller.id)] : []),
+      ...walletIds.map((id) => `w:${id}`),
+      ...(transactionId ? [`t:${transactionId}`] : []),
+    ];
   }
 
   /** The queue key of a user's wallet: its id once known, the user id until then. */

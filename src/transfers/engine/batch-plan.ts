@@ -1,5 +1,6 @@
 import { Money } from '../../common/money/money';
 import type { TxRecord } from '../transaction.record';
+import { keyId } from './stored-response';
 import type {
   Accepted,
   EngineState,
@@ -120,7 +121,7 @@ export class BatchPlan {
   /** A response kept for an Idempotency-Key; later movements with the same key in this batch replay it. */
   keep(key: IdempotencyRecord): void {
     this.plan.idempotency.push(key);
-    this.state.idempotency.set(`${key.caller}\u0000${key.key}`, {
+    this.state.idempotency.set(keyId(key.caller, key.key), {
       hash: key.hash,
       status: key.status,
       body: key.body,

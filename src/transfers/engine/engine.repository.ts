@@ -22,6 +22,7 @@ import type {
   WritePlan,
   WriteResult,
 } from './engine.types';
+import { keyId } from './stored-response';
 import { lockStatement, readStatement, type Statement, writeStatement } from './write-statement';
 
 interface StateRow {
@@ -88,7 +89,7 @@ export class EngineRepository {
     for (const u of row.users ?? []) state.users.set(u.id, { status: u.status, role: u.role });
     for (const t of row.txs ?? []) state.transactions.set(t.id, txFromRow(t));
     for (const k of row.idem ?? []) {
-      state.idempotency.set(`${k.caller}\u0000${k.key}`, { hash: k.hash, status: k.status, body: k.body });
+      state.idempotency.set(keyId(k.caller, k.key), { hash: k.hash, status: k.status, body: k.body });
     }
     return state;
   }

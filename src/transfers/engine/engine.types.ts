@@ -113,7 +113,7 @@ export interface EngineState {
   walletOfUser: Map<string, string>;
   users: Map<string, UserState>;
   transactions: Map<string, TxRecord>;
-  /** `${callerId}\u0000${key}` -> stored response */
+  /** keyId(caller, key) -> stored response */
   idempotency: Map<string, StoredResponse>;
 }
 

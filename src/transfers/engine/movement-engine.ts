@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppError } from '../../common/errors/error-codes';
-import { responseOf } from './stored-response';
+import { keyId, replayOf, responseOf } from './stored-response';
 import { BatchPlan, cloneState } from './batch-plan';
-import { conflictOf, EngineRepository } from './engine.repository';
+import { EngineRepository } from './engine.repository';
 import type {
   ConflictReason,
   EngineState,
@@ -46,7 +46,7 @@ export class MovementEngine {
   async storedResponse(caller: string, key: string): Promise<StoredResponse | undefined> {
     const q: StateQuery = { userIds: [], walletIds: [], transactionIds: [], keys: [{ caller, key }] };
     const state = await this.repository.readState(q);
-    return state.idempotency.get(`${caller}\u0000${key}`);
+    return state.idempotency.get(keyId(caller, key));
   }
 
   async attempt(requests: MovementRequest[], mode: Mode): Promise<AttemptResult[]> {
@@ -77,7 +77,9 @@ export class MovementEngine {
         todo.map((i) => requests[i]),
         state,
       );
-      const write = plan.isEmpty ? { kind: 'committed' as const } : await this.write(plan, manager);
+      const write = plan.isEmpty
+        ? { kind: 'committed' as const }
+        : await this.repository.write(plan.build(), manager);
       if (write.kind === 'committed') {
         todo.forEach((i, n) => (results[i] = { kind: 'done', outcome: outcomes[n] }));
         break;
@@ -100,16 +102,6 @@ export class MovementEngine {
       todo = next;
     }
     return results as AttemptResult[];
-  }
-
-  private async write(plan: BatchPlan, manager?: EntityManager) {
-    try {
-      return await this.repository.write(plan.build(), manager);
-    } catch (err) {
-      const reason = conflictOf(err);
-      if (!reason) throw err;
-      return { kind: 'conflict' as const, reason, walletIds: [] };
-    }
   }
 }
 
@@ -134,18 +126,8 @@ function decideAll(
           }
         : undefined;
     if (idem && caller) {
-      const stored = state.idempotency.get(`${caller}\u0000${idem.key}`);
-      if (stored) {
-        return stored.hash === idem.requestHash
-          ? { kind: 'replayed', response: stored }
-          : {
-              kind: 'refused',
-              error: new AppError(
-                'IDEMPOTENCY_KEY_REUSED',
-                'This Idempotency-Key was used for a different request',
-              ),
-            };
-      }
+      const stored = state.idempotency.get(keyId(caller, idem.key));
+      if (stored) return replayOf(stored, idem.requestHash);
     }
     if (movement.kind === 'batch') {
       const outcome = decideBatch(state, plan, movement, ctx);
@@ -223,7 +205,23 @@ function decideBatch(
   return { kind: 'batch', atomic: batch.atomic, items };
 }
 
-/** What a movement may read: its caller's wallet, named wallets, the parties of a named transaction. */
+/** What a movement names: wallets by id, and the transaction it settles or refunds. */
+export function namedBy(m: Movement): { walletIds: string[]; transactionId?: string } {
+  switch (m.kind) {
+    case 'transfer':
+      return { walletIds: [m.toWalletId] };
+    case 'batch':
+      return { walletIds: m.items.map((i) => i.toWalletId) };
+    case 'deposit':
+      return { walletIds: [m.walletId] };
+    case 'withdrawal':
+      return { walletIds: [] };
+    default:
+      return { walletIds: [], transactionId: m.transactionId };
+  }
+}
+
+/** What a movement may read: its caller (and the caller's wallet), what it names, a transaction's parties. */
 function stateQuery(requests: MovementRequest[]): StateQuery {
   const q: StateQuery = { userIds: [], walletIds: [], transactionIds: [], keys: [] };
   for (const { movement: m, idem } of requests) {
@@ -231,12 +229,9 @@ function stateQuery(requests: MovementRequest[]): StateQuery {
       q.userIds.push(m.caller.id);
       if (idem) q.keys.push({ caller: m.caller.id, key: idem.key });
     }
-    if (m.kind === 'transfer') q.walletIds.push(m.toWalletId);
-    if (m.kind === 'batch') q.walletIds.push(...m.items.map((i) => i.toWalletId));
-    if (m.kind === 'deposit') q.walletIds.push(m.walletId);
-    if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry' || m.kind === 'refund') {
-      q.transactionIds.push(m.transactionId);
-    }
+    const named = namedBy(m);
+    q.walletIds.push(...named.walletIds);
+    if (named.transactionId) q.transactionIds.push(named.transactionId);
   }
   return q;
 }
@@ -244,18 +239,16 @@ function stateQuery(requests: MovementRequest[]): StateQuery {
 /** Everything a request's outcome may depend on: its wallets, its hold, its idempotency key. */
 function resources(r: MovementRequest, state: EngineState): string[] {
   const m = r.movement;
-  const out: string[] = [];
+  const { walletIds, transactionId } = namedBy(m);
+  const out = [...walletIds];
   if ('caller' in m) {
     const own = state.walletOfUser.get(m.caller.id);
     if (own) out.push(own);
-    if (r.idem) out.push(`k:${m.caller.id}\u0000${r.idem.key}`);
+    if (r.idem) out.push(`k:${keyId(m.caller.id, r.idem.key)}`);
   }
-  if (m.kind === 'transfer') out.push(m.toWalletId);
-  if (m.kind === 'batch') out.push(...m.items.map((i) => i.toWalletId));
-  if (m.kind === 'deposit') out.push(m.walletId);
-  if (m.kind === 'capture' || m.kind === 'void' || m.kind === 'expiry' || m.kind === 'refund') {
-    const tx = state.transactions.get(m.transactionId);
-    out.push(`t:${m.transactionId}`);
+  if (transactionId) {
+    const tx = state.transactions.get(transactionId);
+    out.push(`t:${transactionId}`);
     if (tx?.sourceWalletId) out.push(tx.sourceWalletId);
     if (tx?.destinationWalletId) out.push(tx.destinationWalletId);
   }

@@ -1,6 +1,21 @@
+import { AppError } from '../../common/errors/error-codes';
 import { problemFromAppError } from '../../common/http/problem-details';
 import { TransactionDto } from '../dto/transaction.dto';
-import type { Outcome } from './engine.types';
+import type { Outcome, StoredResponse } from './engine.types';
+
+/** How a caller's Idempotency-Key is named in memory (state, in-flight guard): keys are scoped per caller. */
+export function keyId(caller: string, key: string): string {
+  return `${caller}\u0000${key}`;
+}
+
+/** A request whose key already has a stored response: that response again, or 422 for another request. */
+export function replayOf(stored: StoredResponse, requestHash: string): Outcome {
+  if (stored.hash === requestHash) return { kind: 'replayed', response: stored };
+  return {
+    kind: 'refused',
+    error: new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request'),
+  };
+}
 
 /** What the HTTP edge answers for a movement's outcome: status, body, and whether it is a replay. */
 export interface MovementResponse {

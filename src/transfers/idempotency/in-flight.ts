@@ -1,4 +1,5 @@
 import { AppError } from '../../common/errors/error-codes';
+import { keyId } from '../engine/stored-response';
 
 /**
  * Idempotency keys whose first request is running in this instance: a second request with the same key
@@ -9,11 +10,11 @@ export class InFlightKeys {
   private readonly running = new Set<string>();
 
   has(caller: string, key: string): boolean {
-    return this.running.has(`${caller}\u0000${key}`);
+    return this.running.has(keyId(caller, key));
   }
 
   async run<T>(caller: string, key: string, work: () => Promise<T>): Promise<T> {
-    const id = `${caller}\u0000${key}`;
+    const id = keyId(caller, key);
     if (this.running.has(id)) {
       throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still running', {
         retryAfter: 1,
