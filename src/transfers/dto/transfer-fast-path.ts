@@ -79,7 +79,10 @@ const slowPath = createValidationPipe();
  */
 export async function transferBody(body: unknown): Promise<CreateTransferDto> {
   if (!isCertainlyValid(body)) {
-    return slowPath.transform(body, { type: 'body', metatype: CreateTransferDto }) as Promise<CreateTransferDto>;
+    return slowPath.transform(body, {
+      type: 'body',
+      metatype: CreateTransferDto,
+    }) as Promise<CreateTransferDto>;
   }
   // Same class, same own keys in the same order as plainToInstance gives: the class's fields, then the
   // body's; metadata copied, as class-transformer copies nested objects.
