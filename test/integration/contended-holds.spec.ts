@@ -20,7 +20,7 @@ import { expectLedgerConsistent } from '../support/ledger-checks';
 
 /**
  * The holds suites of ledger-engine.spec.ts (two-phase transfers: hold, capture, void), run where the
- * in-process per-wallet queue cannot absorb the contention (see CONTENDED_MODES), plus holds against
+ * in-process write combiner cannot absorb the contention (see CONTENDED_MODES), plus holds against
  * opposite movements, which must never deadlock.
  */
 describe.each(CONTENDED_MODES)('contended holds: $name', (mode) => {

@@ -14,7 +14,7 @@ import { createUser, deposit, fundedUser, type TestUser, type TestWallet } from 
 import { balancesSnapshot, expectLedgerConsistent } from '../support/ledger-checks';
 
 /**
- * The concurrency and idempotency suites of ledger-engine.spec.ts, run where the in-process per-wallet
+ * The concurrency and idempotency suites of ledger-engine.spec.ts, run where the in-process write combiner
  * queue cannot absorb the contention (see CONTENDED_MODES): with the queue off, on the locked path, and on
  * two instances sharing one database. The holds run the same way in contended-holds.spec.ts.
  */

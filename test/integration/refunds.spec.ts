@@ -370,7 +370,7 @@ describe('refunds (POST /transfers/{id}/refunds)', () => {
 
 /**
  * Racing refunds, decided by the database's guards in each mode the contended suites use: the default
- * (one instance, per-wallet queue on), the queue off (optimistic retries only), and two instances on one
+ * (one instance, write combiner on), the queue off (optimistic retries only), and two instances on one
  * database taking turns.
  */
 describe.each([

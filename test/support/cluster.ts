@@ -98,9 +98,9 @@ export async function eventually<T>(
 
 /**
  * The ways the contended suites run, so that the database's own guards decide every race rather than
- * the in-process per-wallet queue:
+ * the in-process write combiner (TRANSFER_QUEUE):
  * - queue off: one instance, no queue, optimistic only: every collision is a version conflict, retried;
- * - locked path: one instance, no queue, every attempt locks its wallets first (SELECT ... FOR UPDATE);
+ * - locked path: one instance, no queue, every attempt locks its wallets first (SELECT ... FOR NO KEY UPDATE);
  * - two instances: default settings on each (queue on), one database, requests taking turns.
  * `provePath` checks from the metrics, after a suite, that the path the mode names really ran.
  */
