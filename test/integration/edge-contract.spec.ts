@@ -334,6 +334,21 @@ describe('edge contract (review issue 11)', () => {
       expectFieldRefused(res, 'fullName');
     });
 
+    it('refuses an email with an unpaired surrogate at registration and login (isEmail threw: a 500)', async () => {
+      for (const path of ['register', 'login']) {
+        for (const email of ['\ud800', `ada\udc00@example.com`]) {
+          const res = await request(t.server)
+            .post(`${API}/auth/${path}`)
+            .send({
+              email,
+              password: 'long enough password',
+              ...(path === 'register' ? { fullName: 'Ada' } : {}),
+            });
+          expectFieldRefused(res, 'email');
+        }
+      }
+    });
+
     it('keeps astral characters intact (a pair is one character of the 500)', async () => {
       const description = `${'😀'.repeat(499)}é`;
       const res = await post('/transfers', alice.user.token, {

@@ -18,11 +18,13 @@ export class RegisterDto {
     description: 'Compared case-insensitively; stored lower-cased',
   })
   @Transform(trimmedLowerCase)
-  @IsString()
-  @MaxLength(254)
+  // class-validator runs these bottom-up and stops at the first failure: the string and ASCII checks come
+  // first, because validator's isEmail throws (a 500) on a lone UTF-16 surrogate instead of refusing it.
+  @IsEmail({ allow_utf8_local_part: false, require_tld: true }, { message: 'email must be an email address' })
   // ASCII only: the database lower-cases with its own locale rules, which agree with ours on ASCII.
   @Matches(/^[\x21-\x7e]+$/, { message: 'email must be an ASCII address' })
-  @IsEmail({ allow_utf8_local_part: false, require_tld: true }, { message: 'email must be an email address' })
+  @MaxLength(254)
+  @IsString()
   email!: string;
 
   @ApiProperty({
