@@ -182,6 +182,28 @@ export class EnvironmentVariables {
   @IntSetting(0, 32)
   PASSWORD_HASH_WORKERS = 0;
 
+  // Webhooks (src/webhooks). ALLOW_PRIVATE lifts the https-only rule and the refusal of loopback, private
+  // and link-local targets (tests, local receivers). RETRY_SCALE multiplies the retry schedule (5 s, 30 s,
+  // 2 min, 10 min, 1 h, then every 3 h to past 24 h): tests shrink it. DISPATCHER off: this instance only
+  // serves the API and delivers nothing (another instance does).
+  @BoolSetting()
+  WEBHOOK_ALLOW_PRIVATE = false;
+
+  @Matches(/^(0|[1-9]\d{0,3})(\.\d{1,6})?$/, { message: 'WEBHOOK_RETRY_SCALE must be a decimal number' })
+  WEBHOOK_RETRY_SCALE = '1';
+
+  @IntSetting(100, 60000)
+  WEBHOOK_TIMEOUT_MS = 10000;
+
+  @IntSetting(1, 100)
+  WEBHOOK_ENDPOINT_CONCURRENCY = 4;
+
+  @IntSetting(10, 60000)
+  WEBHOOK_POLL_INTERVAL_MS = 500;
+
+  @BoolSetting()
+  WEBHOOK_DISPATCHER = true;
+
   // Prefix of the rate-limit keys in Redis: instances sharing limits must share it.
   @IsString()
   @MinLength(1)

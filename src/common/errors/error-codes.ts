@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_MISSING: { status: 400, title: 'An Idempotency-Key header is required' },
   IDEMPOTENCY_KEY_INVALID: { status: 400, title: 'The Idempotency-Key header is malformed' },
   BAD_REQUEST: { status: 400, title: 'Bad request' },
+  WEBHOOK_URL_REFUSED: { status: 400, title: 'The webhook URL is not allowed' },
   UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   INVALID_CREDENTIALS: { status: 401, title: 'Invalid email or password' },
   FORBIDDEN: { status: 403, title: 'Not allowed' },
