@@ -64,6 +64,12 @@ export class EnvironmentVariables {
   )
   DB_APP_ROLE?: string = 'hfts_app';
 
+  // What sits between the service and PostgreSQL (docs/SCALING.md, "pgbouncer"). none: per-connection
+  // settings travel as startup options. session or transaction (a pgbouncer pool mode): they live on the
+  // login role in this database instead; transaction also stops the engine's named prepared statements.
+  @IsIn(['none', 'session', 'transaction'])
+  DB_POOLER: 'none' | 'session' | 'transaction' = 'none';
+
   @OptionalSetting(IsString())
   REDIS_HOST?: string;
 
