@@ -12,6 +12,18 @@ export interface DatabaseSettings extends DatabaseTarget {
   runMigrations: boolean;
   /** Role every pooled connection switches to at start-up (`-c role=`); undefined: the login role. */
   appRole?: string;
+  /** DB_POOLER: 'none' (or unset) sends the settings as startup options; behind a pooler, the role holds them. */
+  pooler?: 'none' | 'session' | 'transaction';
+}
+
+/** The per-session settings every connection of the service works with, as `name: value`. */
+export function sessionSettings(s: DatabaseSettings): Record<string, string> {
+  return {
+    statement_timeout: String(s.statementTimeoutMs),
+    lock_timeout: String(s.lockTimeoutMs),
+    idle_in_transaction_session_timeout: String(s.idleInTransactionTimeoutMs),
+    TimeZone: 'UTC',
+  };
 }
 
 /**
@@ -41,14 +53,15 @@ export function buildDataSourceOptions(s: DatabaseSettings): DataSourceOptions {
       connectionTimeoutMillis: s.connectTimeoutMs,
       idleTimeoutMillis: 30000,
       // Server-side guards, set per connection at start-up: no statement, lock wait or idle open
-      // transaction can hold a pooled connection forever.
-      options: [
-        `-c statement_timeout=${s.statementTimeoutMs}`,
-        `-c lock_timeout=${s.lockTimeoutMs}`,
-        `-c idle_in_transaction_session_timeout=${s.idleInTransactionTimeoutMs}`,
-        '-c TimeZone=UTC',
-        ...(s.appRole ? [`-c role=${s.appRole}`] : []),
-      ].join(' '),
+      // transaction can hold a pooled connection forever. pgbouncer refuses startup options: behind it,
+      // prepareDatabase stores the same settings (and the role switch) on the login role instead.
+      options:
+        (s.pooler ?? 'none') === 'none'
+          ? [
+              ...Object.entries(sessionSettings(s)).map(([k, v]) => `-c ${k}=${v}`),
+              ...(s.appRole ? [`-c role=${s.appRole}`] : []),
+            ].join(' ')
+          : undefined,
       keepAlive: true,
     },
   };

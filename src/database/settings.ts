@@ -13,5 +13,6 @@ export function databaseSettings(config: AppConfig): DatabaseSettings {
     applicationName: 'hfts',
     runMigrations: e.DB_RUN_MIGRATIONS,
     appRole: e.DB_APP_ROLE,
+    pooler: e.DB_POOLER,
   };
 }

@@ -5,6 +5,7 @@ import type { Pool, QueryResultRow } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { Money } from '../../common/money/money';
+import { AppConfig } from '../../config/app-config';
 import {
   constraintName,
   DEADLOCK_DETECTED,
@@ -61,13 +62,23 @@ export function conflictOf(err: unknown): ConflictReason | undefined {
  * Runs the engine's statements (built in write-statement.ts). Outside a transaction they run as named
  * prepared statements straight on TypeORM's pg pool: PostgreSQL parses and plans each shape once per
  * connection instead of on every movement. Inside the locked path, through the transaction's manager.
+ *
+ * Behind a transaction pooler (DB_POOLER=transaction) they run unnamed: a name is prepared on one server
+ * connection, and pgbouncer 1.18 hands the next statement to another, which has never heard of it (or has
+ * a different statement under that name, prepared for another client).
  */
 @Injectable()
 export class EngineRepository {
   /** SQL text -> name of its prepared statement. Three shapes, so the map stays tiny. */
   private readonly statementNames = new Map<string, string>();
+  private readonly named: boolean;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    config: AppConfig,
+  ) {
+    this.named = config.env.DB_POOLER !== 'transaction';
+  }
 
   transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     return this.dataSource.transaction('READ COMMITTED', work);
@@ -112,17 +123,21 @@ export class EngineRepository {
 
   private async run<T>(statement: Statement, manager?: EntityManager): Promise<T[]> {
     if (manager) return manager.query<T[]>(statement.text, statement.values);
-    let name = this.statementNames.get(statement.text);
-    if (!name) {
-      name = `hfts_${createHash('sha1').update(statement.text).digest('hex').slice(0, 20)}`;
-      this.statementNames.set(statement.text, name);
-    }
     const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
     const result = await pool.query<T & QueryResultRow>({
-      name,
+      name: this.named ? this.nameOf(statement.text) : undefined,
       text: statement.text,
       values: statement.values,
     });
     return result.rows;
+  }
+
+  private nameOf(text: string): string {
+    let name = this.statementNames.get(text);
+    if (!name) {
+      name = `hfts_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+      this.statementNames.set(text, name);
+    }
+    return name;
   }
 }
