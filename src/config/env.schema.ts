@@ -176,6 +176,10 @@ export class EnvironmentVariables {
   @IntSetting(100, 3600000)
   HOLD_EXPIRY_INTERVAL_MS = 10000;
 
+  // How often the event sequencer numbers newly committed events (the events API and relays see them then).
+  @IntSetting(5, 60000)
+  EVENTS_SEQUENCE_INTERVAL_MS = 20;
+
   @IntSetting(0, 60000)
   USER_STATUS_CACHE_MS = 2000;
 
@@ -209,6 +213,34 @@ export class EnvironmentVariables {
 
   @BoolSetting()
   WEBHOOK_DISPATCHER = true;
+
+  // Relay of the outbox to NATS JetStream (src/events/relay): off while NATS_URL is unset. The stream is
+  // created when missing with subjects `<prefix>.>` and the duplicate window that drops a re-send.
+  @OptionalSetting(IsString())
+  NATS_URL?: string;
+
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'NATS_STREAM must be letters, digits, _ or -' })
+  NATS_STREAM = 'HFTS_EVENTS';
+
+  @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, {
+    message: 'NATS_SUBJECT_PREFIX must be dot-separated tokens',
+  })
+  NATS_SUBJECT_PREFIX = 'hfts.events';
+
+  @IntSetting(1000, 86400000)
+  NATS_DUPLICATE_WINDOW_MS = 120000;
+
+  // Most events one relay pass publishes; how long the relay waits when it found nothing to publish.
+  @IntSetting(1, 10000)
+  NATS_RELAY_BATCH = 500;
+
+  @IntSetting(5, 60000)
+  NATS_RELAY_INTERVAL_MS = 50;
+
+  // Fault tests only (refused in production): after publishing this many events, the relay kills its own
+  // process with SIGKILL between the PubAcks and the cursor update. 0 off.
+  @IntSetting(0, 1000000000)
+  NATS_RELAY_TEST_KILL_AFTER = 0;
 
   // Prefix of the rate-limit keys in Redis: instances sharing limits must share it.
   @IsString()
