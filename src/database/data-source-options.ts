@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseTarget } from '../config/app-config';
+import { parseHostList, primaryClientClass } from './primary-host';
 
 export interface DatabaseSettings extends DatabaseTarget {
   poolSize: number;
@@ -32,10 +33,12 @@ export function sessionSettings(s: DatabaseSettings): Record<string, string> {
  */
 export function buildDataSourceOptions(s: DatabaseSettings): DataSourceOptions {
   const root = join(__dirname, '..', '..');
+  // POSTGRES_HOST may list several servers: pg connects to the one that is primary (primary-host.ts).
+  const hosts = parseHostList(s.host, s.port);
   return {
     type: 'postgres',
-    host: s.host,
-    port: s.port,
+    host: hosts[0]?.host ?? s.host,
+    port: hosts[0]?.port ?? s.port,
     username: s.user,
     password: s.password,
     database: s.database,
@@ -63,6 +66,16 @@ export function buildDataSourceOptions(s: DatabaseSettings): DataSourceOptions {
             ].join(' ')
           : undefined,
       keepAlive: true,
+      ...(hosts.length > 1
+        ? {
+            Client: primaryClientClass(hosts, {
+              user: s.user,
+              password: s.password,
+              database: s.database,
+              connectTimeoutMs: s.connectTimeoutMs,
+            }),
+          }
+        : {}),
     },
   };
 }
