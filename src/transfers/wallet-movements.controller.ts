@@ -60,7 +60,8 @@ export class WalletMovementsController {
     name: 'Accept',
     required: false,
     description: '`text/csv` for the CSV form; anything else (or none) gets JSON',
-    example: 'text/csv',
+    // An enum, not an example: Swagger UI fills an example into "Try it out", which then asked for CSV.
+    enum: ['application/json', 'text/csv'],
   })
   @ApiOkResponse({
     description: 'A page of the statement (JSON), or the whole filtered statement (CSV)',

@@ -148,7 +148,7 @@ export function ApiStatementQuery(): MethodDecorator {
       name: 'metadata.<key>',
       required: false,
       type: String,
-      example: 'A-1042',
+      // No example: Swagger UI fills it into "Try it out" as `metadata.<key>=…`, a 400 on every Execute.
       description:
         `Exact match on a metadata key, e.g. \`metadata.orderId=A-1042\`; at most ${MAX_METADATA_FILTERS} ` +
         'such parameters, all of which must match. Keys as metadata keys: 1 to 40 of A-Z a-z 0-9 _ . -',
