@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppError } from '../../common/errors/error-codes';
+import { inSpan } from '../../common/tracing/span';
 import { keyId, replayOf, responseOf } from './stored-response';
 import { BatchPlan, cloneState } from './batch-plan';
 import { EngineRepository } from './engine.repository';
@@ -49,13 +50,16 @@ export class MovementEngine {
     return state.idempotency.get(keyId(caller, key));
   }
 
-  async attempt(requests: MovementRequest[], mode: Mode): Promise<AttemptResult[]> {
-    const query = stateQuery(requests);
-    if (mode === 'optimistic') return this.decideAndWrite(requests, query);
-    return this.repository.transaction(async (manager) => {
-      const probe = await this.repository.readState(query, manager);
-      await this.repository.lockWallets(manager, [...probe.wallets.keys()]);
-      return this.decideAndWrite(requests, query, manager);
+  attempt(requests: MovementRequest[], mode: Mode): Promise<AttemptResult[]> {
+    const attributes = { 'hfts.engine.mode': mode, 'hfts.engine.movements': requests.length };
+    return inSpan('engine.attempt', attributes, async () => {
+      const query = stateQuery(requests);
+      if (mode === 'optimistic') return this.decideAndWrite(requests, query);
+      return this.repository.transaction(async (manager) => {
+        const probe = await this.repository.readState(query, manager);
+        await this.repository.lockWallets(manager, [...probe.wallets.keys()]);
+        return this.decideAndWrite(requests, query, manager);
+      });
     });
   }
 
