@@ -17,6 +17,7 @@ import { loggerOptions } from './bootstrap/logger';
 import { TransfersModule } from './transfers/transfers.module';
 import { UsersModule } from './users/users.module';
 import { WalletsModule } from './wallets/wallets.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
 export class AppModule {
@@ -41,6 +42,7 @@ export class AppModule {
         AuthModule,
         WalletsModule,
         TransfersModule,
+        WebhooksModule,
       ],
       providers: [
         // Registered as APP_* providers so that tests get exactly the production pipeline.

@@ -1,0 +1,67 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+
+/** Where a webhook may be sent: the parsed URL and the address to connect to (checked, never re-resolved). */
+export interface WebhookTarget {
+  url: URL;
+  address: string;
+  family: 4 | 6;
+}
+
+/** Why a URL is refused; the message goes into the 400 WEBHOOK_URL_REFUSED detail and the delivery log. */
+export class UrlRefused extends Error {}
+
+/**
+ * Only public unicast addresses. ipaddr.js names every special-purpose range (loopback, private, link-local,
+ * unique-local, carrier-grade NAT, multicast, reserved, documentation, 6to4, Teredo, NAT64...) and calls
+ * the rest `unicast`; `process` turns an IPv4-mapped IPv6 address (::ffff:127.0.0.1) into its IPv4 form
+ * first, so a mapped loopback is loopback.
+ */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  return ipaddr.process(address).range() === 'unicast';
+}
+
+/**
+ * Checks a webhook URL and resolves it to one address to connect to (SSRF guard). Without `allowPrivate`:
+ * https only, no credentials in the URL, and every address the host resolves to must be public (one
+ * private answer is enough to refuse: a resolver may hand out either). Called at registration and again
+ * at every delivery, whose connection then goes to the returned address: a DNS answer that changes
+ * between the check and the connection (rebinding) cannot redirect it.
+ */
+export async function resolveWebhookTarget(raw: string, allowPrivate: boolean): Promise<WebhookTarget> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UrlRefused('url is not an absolute URL');
+  }
+  if (url.protocol !== 'https:' && !(allowPrivate && url.protocol === 'http:')) {
+    throw new UrlRefused('url must use https');
+  }
+  if (url.username || url.password) throw new UrlRefused('url must not carry credentials');
+  // WHATWG URL has already normalised the host (0x7f.1 and 2130706433 are 127.0.0.1); IPv6 comes bracketed.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  let answers: Array<{ address: string; family: number }>;
+  if (isIP(host)) {
+    answers = [{ address: host, family: isIP(host) }];
+  } else {
+    try {
+      answers = await lookup(host, { all: true, verbatim: true });
+    } catch {
+      throw new UrlRefused(`url host ${host} does not resolve`);
+    }
+  }
+  if (answers.length === 0) throw new UrlRefused(`url host ${host} does not resolve`);
+  if (!allowPrivate) {
+    const refused = answers.find((a) => !isPublicAddress(a.address));
+    if (refused) {
+      throw new UrlRefused(
+        `url host ${host} resolves to ${refused.address}, a loopback, private, link-local or other special-purpose address`,
+      );
+    }
+  }
+  const chosen = answers[0];
+  return { url, address: chosen.address, family: chosen.family === 6 ? 6 : 4 };
+}

@@ -1,0 +1,213 @@
+import type { Pool, PoolClient } from 'pg';
+
+/** A claimed delivery job, with what its attempt needs: the endpoint's URL and secret, and the event. */
+export interface ClaimedJob {
+  id: string;
+  endpointId: string;
+  url: string;
+  secret: string;
+  /** This attempt's number (1 for the first). */
+  attempt: number;
+  event: EventJson;
+}
+
+/** The event as webhooks carry it (docs/API.md): the events API's JSON form. */
+export interface EventJson {
+  id: string;
+  type: string;
+  sequence: number;
+  createdAt: string;
+  walletIds: string[];
+  data: unknown;
+}
+
+/** What an attempt came to, to record: the job's next state follows from `ok` and `retryInMs`. */
+export interface AttemptRecord {
+  jobId: string;
+  attempt: number;
+  ok: boolean;
+  /** Milliseconds to the next attempt; null: no more attempts (the job is FAILED) or it succeeded. */
+  retryInMs: number | null;
+  responseStatus: number | null;
+  error: string | null;
+}
+
+interface ClaimRow {
+  id: string;
+  endpoint_id: string;
+  url: string;
+  secret: string;
+  attempts: number;
+  event_id: string;
+  type: string;
+  sequence: string;
+  created_at: Date;
+  wallet_ids: string[];
+  data: unknown;
+}
+
+/**
+ * The dispatcher's SQL, on the webhooks' own small pool. Every statement is short and none waits on a
+ * receiver: a job is claimed (leased) in one transaction, sent with no connection held, and its outcome
+ * recorded in one statement.
+ */
+export class WebhookJobs {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * Turns the next sequenced events (after the cursor) into one job per matching endpoint: a user's
+   * endpoint matches the events whose `user_ids` hold that user, an admin's every event, both only of
+   * the endpoint's eventTypes and only events that happened after it was registered. The cursor row is
+   * locked with SKIP LOCKED, so one instance at a time fans out; UNIQUE (endpoint_id, event_id) makes a
+   * repeated range harmless. Returns how many events it read (0 when another instance holds the cursor).
+   */
+  async fanOut(limit: number): Promise<number> {
+    return this.transaction(async (c) => {
+      const cursor = await c.query<{ last: string }>(
+        `SELECT last_sequence::text AS last FROM webhook_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`,
+      );
+      if (cursor.rows.length === 0) return 0;
+      const { rows } = await c.query<{ last: string | null; events: number }>(
+        `WITH batch AS (
+           SELECT id, type, sequence, created_at, user_ids FROM events
+            WHERE sequence IS NOT NULL AND sequence > $1
+            ORDER BY sequence LIMIT $2
+         ), jobs AS (
+           INSERT INTO webhook_deliveries (endpoint_id, event_id, event_sequence)
+           SELECT w.id, b.id, b.sequence
+             FROM batch b
+             JOIN webhook_endpoints w
+               ON w.deleted_at IS NULL AND w.created_at <= b.created_at
+              AND (w.event_types IS NULL OR b.type = ANY (w.event_types))
+             JOIN users u ON u.id = w.user_id
+            WHERE u.role = 'ADMIN' OR w.user_id = ANY (b.user_ids)
+           ON CONFLICT (endpoint_id, event_id) DO NOTHING
+           RETURNING 1
+         )
+         SELECT (SELECT max(sequence) FROM batch)::text AS last,
+                (SELECT count(*) FROM batch)::int AS events,
+                (SELECT count(*) FROM jobs)::int AS jobs`,
+        [cursor.rows[0].last, limit],
+      );
+      const { last, events } = rows[0];
+      if (last !== null) await c.query(`UPDATE webhook_cursor SET last_sequence = $1 WHERE id = 1`, [last]);
+      return events;
+    });
+  }
+
+  /**
+   * Claims up to `limit` due jobs, at most `perEndpoint` in flight per endpoint across all instances, and
+   * leases them for `leaseMs`. The endpoints are locked first (FOR NO KEY UPDATE SKIP LOCKED, which does
+   * not block the fan-out's inserts): the count of jobs in flight is then read after any other instance's
+   * claim on them committed, so the bound holds across instances. The jobs themselves are taken FOR
+   * UPDATE SKIP LOCKED, oldest due first.
+   */
+  async claim(limit: number, perEndpoint: number, leaseMs: number): Promise<ClaimedJob[]> {
+    const rows = await this.transaction(async (c) => {
+      const due = await c.query<{ id: string }>(
+        `SELECT w.id FROM webhook_endpoints w
+          WHERE w.deleted_at IS NULL
+            AND w.id IN (SELECT DISTINCT endpoint_id FROM webhook_deliveries
+                          WHERE state = 'PENDING' AND next_attempt_at <= now()
+                            AND (lease_until IS NULL OR lease_until <= now())
+                          LIMIT 1000)
+          LIMIT 200
+          FOR NO KEY UPDATE OF w SKIP LOCKED`,
+      );
+      if (due.rows.length === 0) return [];
+      const claimed = await c.query<ClaimRow>(
+        `WITH picked AS (
+           SELECT j.id FROM unnest($1::uuid[]) AS e(id)
+           CROSS JOIN LATERAL (
+             SELECT d.id FROM webhook_deliveries d
+              WHERE d.endpoint_id = e.id AND d.state = 'PENDING' AND d.next_attempt_at <= now()
+                AND (d.lease_until IS NULL OR d.lease_until <= now())
+              ORDER BY d.next_attempt_at, d.id
+              LIMIT greatest(0, $2 - (SELECT count(*) FROM webhook_deliveries b
+                                        WHERE b.endpoint_id = e.id AND b.state = 'PENDING'
+                                          AND b.lease_until > now()))
+              FOR UPDATE SKIP LOCKED
+           ) j
+           LIMIT $3
+         )
+         UPDATE webhook_deliveries d
+            SET lease_until = now() + $4 * interval '1 millisecond', attempts = d.attempts + 1
+           FROM picked, webhook_endpoints w, events e
+          WHERE d.id = picked.id AND w.id = d.endpoint_id AND e.id = d.event_id
+         RETURNING d.id::text, d.endpoint_id, w.url, w.secret, d.attempts,
+                   e.id AS event_id, e.type, e.sequence::text, e.created_at, e.wallet_ids, e.data`,
+        [due.rows.map((r) => r.id), perEndpoint, limit, leaseMs],
+      );
+      return claimed.rows;
+    });
+    return rows.map((r) => ({
+      id: r.id,
+      endpointId: r.endpoint_id,
+      url: r.url,
+      secret: r.secret,
+      attempt: r.attempts,
+      event: {
+        id: r.event_id,
+        type: r.type,
+        sequence: Number(r.sequence),
+        createdAt: r.created_at.toISOString(),
+        walletIds: r.wallet_ids,
+        data: r.data,
+      },
+    }));
+  }
+
+  /**
+   * Records an attempt in the delivery log and settles or reschedules its job, in one statement. Only
+   * while the job is still this claim's (same attempt number, still PENDING): a job cancelled by the
+   * endpoint's deletion, or re-claimed after its lease ran out, is left as it is.
+   */
+  async record(r: AttemptRecord): Promise<void> {
+    await this.pool.query(
+      `WITH job AS (
+         UPDATE webhook_deliveries
+            SET state = CASE WHEN $3 THEN 'SUCCEEDED' WHEN $4::bigint IS NULL THEN 'FAILED' ELSE 'PENDING' END,
+                next_attempt_at = CASE WHEN $3 OR $4::bigint IS NULL THEN next_attempt_at
+                                       ELSE now() + $4::bigint * interval '1 millisecond' END,
+                lease_until = NULL
+          WHERE id = $1 AND attempts = $2 AND state = 'PENDING'
+         RETURNING id, endpoint_id, event_id, attempts
+       )
+       INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, status, response_status, error)
+       SELECT id, endpoint_id, event_id, attempts, CASE WHEN $3 THEN 'SUCCEEDED' ELSE 'FAILED' END, $5, $6
+         FROM job`,
+      [r.jobId, r.attempt, r.ok, r.retryInMs, r.responseStatus, r.error?.slice(0, 500) ?? null],
+    );
+  }
+
+  /**
+   * Seconds since the oldest due work became due: a pending job past its time, or a sequenced event not
+   * yet fanned out. 0 when nothing waits.
+   */
+  async lagSeconds(): Promise<number> {
+    const { rows } = await this.pool.query<{ lag: number }>(
+      `SELECT greatest(
+         (SELECT extract(epoch FROM now() - min(next_attempt_at)) FROM webhook_deliveries
+           WHERE state = 'PENDING' AND next_attempt_at <= now()),
+         (SELECT extract(epoch FROM now() - min(e.created_at)) FROM events e, webhook_cursor c
+           WHERE c.id = 1 AND e.sequence > c.last_sequence),
+         0)::float8 AS lag`,
+    );
+    return rows[0]?.lag ?? 0;
+  }
+
+  private async transaction<T>(work: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const result = await work(c);
+      await c.query('COMMIT');
+      return result;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+}
