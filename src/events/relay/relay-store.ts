@@ -1,0 +1,141 @@
+import { Pool, type PoolClient } from 'pg';
+import type { DataSource } from 'typeorm';
+import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
+import { EVENT_COLUMNS, type EventRow } from '../event.record';
+
+/** What a pass did with the batch it was given: the highest sequence acknowledged, in order, and why it stopped. */
+export interface BatchResult {
+  /** The sequence of the last event of the acknowledged prefix; undefined when none was. */
+  lastAcked?: string;
+  error?: unknown;
+}
+
+/**
+ * The relay's reads and its cursor (table event_relay_cursors, migration EventRelay1764400000100), on a
+ * small pool of its own: a pass keeps its transaction open while NATS acknowledges, and that must never
+ * take a connection from the pool that money movements use.
+ */
+export class RelayStore {
+  private constructor(
+    private readonly pool: Pool,
+    private readonly stream: string,
+  ) {}
+
+  /** A pool of two (a pass, and a scrape of the lag) on the same server, as the same role, as the app's. */
+  static onSameDatabase(dataSource: DataSource, stream: string): RelayStore {
+    const o = dataSource.options as PostgresConnectionOptions;
+    const extra = (o.extra ?? {}) as { options?: string; connectionTimeoutMillis?: number };
+    const pool = new Pool({
+      host: o.host,
+      port: o.port,
+      user: o.username,
+      password: typeof o.password === 'string' ? o.password : undefined,
+      database: o.database,
+      application_name: 'hfts-relay',
+      options: extra.options,
+      connectionTimeoutMillis: extra.connectionTimeoutMillis ?? 5000,
+      keepAlive: true,
+      max: 2,
+      idleTimeoutMillis: 30000,
+    });
+    // An idle client whose server went away emits 'error' on the pool; the next checkout reconnects.
+    pool.on('error', () => undefined);
+    return new RelayStore(pool, stream);
+  }
+
+  /** The cursor row of this stream, created at 0 (everything not relayed yet) when missing. */
+  async ensureCursor(): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO event_relay_cursors (stream) VALUES ($1) ON CONFLICT (stream) DO NOTHING`,
+      [this.stream],
+    );
+  }
+
+  /**
+   * One pass: locks the stream's cursor row (SKIP LOCKED: when another instance holds it, that instance is
+   * relaying and this one does nothing), hands `publish` up to `limit` numbered events after the cursor in
+   * sequence order, and moves the cursor to the last one acknowledged, all in one transaction. Returns how
+   * many events were acknowledged, or -1 when another instance held the cursor. A publish error is thrown
+   * after the acknowledged prefix has been recorded.
+   */
+  async pass(limit: number, publish: (events: EventRow[]) => Promise<BatchResult>): Promise<number> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const cursor = await client.query<{ last: string }>(
+        `SELECT last_sequence::text AS last FROM event_relay_cursors WHERE stream = $1 FOR UPDATE SKIP LOCKED`,
+        [this.stream],
+      );
+      if (cursor.rows.length === 0) {
+        await client.query('COMMIT');
+        return -1;
+      }
+      const events = await client.query<EventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM events e WHERE e.sequence > $1 ORDER BY e.sequence LIMIT $2`,
+        [cursor.rows[0].last, limit],
+      );
+      if (events.rows.length === 0) {
+        await client.query('COMMIT');
+        return 0;
+      }
+      const result = await publish(events.rows);
+      const acked = result.lastAcked ? events.rows.findIndex((e) => e.sequence === result.lastAcked) + 1 : 0;
+      if (acked > 0) {
+        await client.query(
+          `UPDATE event_relay_cursors SET last_sequence = $2, updated_at = now() WHERE stream = $1`,
+          [this.stream, result.lastAcked],
+        );
+      }
+      await client.query('COMMIT');
+      if (result.error) throw new PublishError(result.error);
+      return acked;
+    } catch (err) {
+      broken = !(err instanceof PublishError);
+      if (broken) await rollback(client);
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * The outbox lag in seconds: age of the oldest numbered event after the cursor, and of the oldest event
+   * not numbered yet (0 when there is none). Each is one index probe.
+   */
+  async lag(): Promise<{ unrelayed: number; unsequenced: number }> {
+    const { rows } = await this.pool.query<{ unrelayed: number | null; unsequenced: number | null }>(
+      `SELECT
+         (SELECT extract(epoch FROM now() - e.created_at)::float8
+            FROM events e, event_relay_cursors c
+           WHERE c.stream = $1 AND e.sequence > c.last_sequence
+           ORDER BY e.sequence LIMIT 1) AS unrelayed,
+         (SELECT extract(epoch FROM now() - min(created_at))::float8
+            FROM events WHERE sequence IS NULL) AS unsequenced`,
+      [this.stream],
+    );
+    return {
+      unrelayed: Math.max(0, rows[0].unrelayed ?? 0),
+      unsequenced: Math.max(0, rows[0].unsequenced ?? 0),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** A publish that failed after the pass had recorded what was acknowledged (the transaction is committed). */
+export class PublishError extends Error {
+  constructor(cause: unknown) {
+    super(`publish to NATS failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+async function rollback(client: PoolClient): Promise<void> {
+  try {
+    await client.query('ROLLBACK');
+  } catch {
+    // the connection is gone: released as broken
+  }
+}
