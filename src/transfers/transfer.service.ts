@@ -117,6 +117,7 @@ export class TransferService {
       : await this.inFlight.run(caller, idem.key, () => this.run({ movement, idem }));
     const status = responseOf(outcome, idem.requestId).status;
     this.metrics.movements.inc({ type: movement.kind, status: String(status) });
+    this.metrics.countMoved(outcome);
     return outcome;
   }
 
