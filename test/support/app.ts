@@ -39,6 +39,14 @@ export async function startTestApp(env: Record<string, string> = {}, db?: Databa
     POSTGRES_PASSWORD: target.password,
     POSTGRES_DB: target.database,
     ...env,
+    // test/scaling/pgbouncer-money.spec.ts runs the money suites with the app behind its pgbouncer.
+    ...(process.env.HFTS_TEST_PGBOUNCER_PORT
+      ? {
+          POSTGRES_HOST: '127.0.0.1',
+          POSTGRES_PORT: process.env.HFTS_TEST_PGBOUNCER_PORT,
+          DB_POOLER: 'transaction',
+        }
+      : {}),
   });
   const app = await createApp(config, { bufferLogs: false });
   await app.init();
