@@ -27,5 +27,7 @@ module.exports = {
     { ...common, displayName: 'properties', testMatch: ['<rootDir>/test/properties/**/*.spec.ts'] },
     // Fault injection against real PostgreSQL and Redis processes the suite starts itself (npm run test:faults).
     { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.spec.ts'] },
+    // Real pgbouncer, haproxy and replicas in front of and behind the service (npm run test:scaling).
+    { ...common, displayName: 'scaling', testMatch: ['<rootDir>/test/scaling/**/*.spec.ts'] },
   ],
 };
