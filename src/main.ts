@@ -1,11 +1,15 @@
+// OpenTelemetry first: it patches http, fastify and pg, which must not be loaded before it.
+import './tracing';
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap/create-app';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from './bootstrap/embedded-database';
+import { startupLogger, writeFatal } from './bootstrap/logger';
 import { type AppConfig, loadConfig } from './config/app-config';
 import { ConfigError } from './config/env.schema';
 import { LifecycleService } from './lifecycle/lifecycle.service';
+import { stopTracing } from './tracing-sdk';
 
 /**
  * Why the service is asked to stop: a signal, or the parent that started it going away. `npm start`
@@ -28,11 +32,14 @@ async function main(): Promise<void> {
     config = loadConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      writeFatal(err.message);
       process.exit(1);
     }
     throw err;
   }
+  // JSON from the first line: Nest's own logger (and so every Logger made before the app) writes through
+  // pino until createApp hands it the app's.
+  Logger.overrideLogger(startupLogger(config));
   const logger = new Logger('Bootstrap');
   if (config.secretKeyGenerated) {
     logger.warn('SECRET_KEY is not set: using a random key for this run; tokens will not survive a restart');
@@ -68,7 +75,7 @@ async function main(): Promise<void> {
   try {
     app = await createApp(config);
   } catch (err) {
-    process.stderr.write(`Start-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    logger.fatal(`Start-up failed: ${err instanceof Error ? err.message : String(err)}`);
     await embedded?.stop();
     process.exit(1);
   }
@@ -89,6 +96,7 @@ async function main(): Promise<void> {
     try {
       await app.close();
       await embedded?.stop();
+      await stopTracing();
       clearTimeout(grace);
       logger.log('Stopped cleanly');
       process.exit(0);

@@ -8,7 +8,7 @@ import { assertJsonBody } from '../common/http/content-type';
 import type { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { requestId } from './logger';
+import { noteResponse, requestId } from './logger';
 import { setupDocs } from './swagger';
 
 /**
@@ -109,6 +109,12 @@ export async function createApp(
       reply.elapsedTime / 1000,
     );
     done();
+  });
+  // What the request line says (route, user, problem code), and refusals counted by their code.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    const { code } = noteResponse(request, reply, payload);
+    if (code) metrics.refusals.inc({ code });
+    done(null, payload);
   });
 
   // Security headers. The helmet middleware is built once: @fastify/helmet rebuilds it (and re-parses
