@@ -12,6 +12,7 @@ import type { FastifyReply } from 'fastify';
 import type Redis from 'ioredis';
 import { Public } from '../common/auth/public.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
+import { ReadRouter } from '../database/replicas';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { REDIS } from '../redis/redis.provider';
@@ -27,6 +28,7 @@ export class HealthController {
     private readonly lifecycle: LifecycleService,
     private readonly metrics: MetricsService,
     @Inject(REDIS) private readonly redis: Redis | null,
+    private readonly replicas: ReadRouter,
   ) {}
 
   @Get('health/live')
@@ -80,11 +82,12 @@ export class HealthController {
       () => this.db.pingCheck('database', { timeout: 1500 }),
     ]);
     const redisResult = await redis;
-    if (!redisResult) return result;
+    const optional: HealthIndicatorResult = { ...redisResult, ...this.replicaResult() };
+    const up = Object.fromEntries(Object.entries(optional).filter(([, v]) => v.status === 'up'));
     return {
       ...result,
-      info: redisResult.redis.status === 'up' ? { ...result.info, ...redisResult } : result.info,
-      details: { ...result.details, ...redisResult },
+      info: { ...result.info, ...up },
+      details: { ...result.details, ...optional },
     };
   }
 
@@ -94,6 +97,19 @@ export class HealthController {
   async prometheus(@Res() reply: FastifyReply): Promise<void> {
     const body = await this.metrics.registry.metrics();
     void reply.header('Content-Type', this.metrics.registry.contentType).send(body);
+  }
+
+  /**
+   * Read replicas, when configured: each one's state and lag as of its last check. Like Redis, never a
+   * reason for 503: reads fall back to the primary while no replica serves.
+   */
+  private replicaResult(): HealthIndicatorResult<'replicas'> | undefined {
+    if (!this.replicas.enabled) return undefined;
+    const replicas = this.replicas.status();
+    const indicator = this.indicators.check('replicas');
+    return replicas.some((r) => r.state === 'streaming')
+      ? indicator.up({ required: false, replicas })
+      : indicator.down({ required: false, replicas });
   }
 
   /** Never throws; keeps the `redis_up` gauge current between the client's connection events. */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { ReplicasModule } from '../database/replicas.module';
 import { LifecycleModule } from '../lifecycle/lifecycle.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { RedisModule } from '../redis/redis.module';
@@ -12,6 +13,7 @@ import { HealthController } from './health.controller';
     LifecycleModule,
     MetricsModule,
     RedisModule,
+    ReplicasModule,
   ],
   controllers: [HealthController],
 })

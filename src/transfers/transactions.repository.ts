@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Pool } from 'pg';
 import QueryStream from 'pg-query-stream';
 import type { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
-import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { ReadRouter } from '../database/replicas';
 import { TX_COLUMNS, type TxRow } from './transaction.record';
 
 /** What narrows a statement, in the JSON and the CSV form alike. */
@@ -56,10 +55,17 @@ export interface CurrencyTotals {
   total_withdrawals: string;
 }
 
-/** Read-only queries over transactions and ledger entries. */
+/**
+ * Read-only queries over transactions and ledger entries. Statements, CSV exports and point-in-time
+ * balances run where the ReadRouter sends them (a streaming replica that has replayed the reader's last
+ * write, else the primary); the rest on the primary.
+ */
 @Injectable()
 export class TransactionsRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly reads: ReadRouter,
+  ) {}
 
   async getById(
     id: string,
@@ -83,7 +89,7 @@ export class TransactionsRepository {
    */
   async history(f: HistoryFilter): Promise<{ walletId: string | null; rows: HistoryRow[] }> {
     const { text, params } = historyQuery(f);
-    const rows = await this.dataSource.query<Array<HistoryRow & { wallet_id: string }>>(text, params);
+    const rows = await this.reads.query<HistoryRow & { wallet_id: string }>(f.userId, text, params);
     if (rows.length === 0) return { walletId: null, rows: [] };
     return { walletId: rows[0].wallet_id, rows: rows[0].id === null ? [] : rows };
   }
@@ -94,9 +100,8 @@ export class TransactionsRepository {
    * closes: read to the end, or destroyed because the reader went away (the HTTP client disconnected).
    * One that failed is discarded rather than reused.
    */
-  async streamStatement(walletId: string, f: StatementFilter): Promise<Readable> {
-    const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
-    const client = await pool.connect();
+  async streamStatement(walletId: string, f: StatementFilter, readerId: string): Promise<Readable> {
+    const { client } = await this.reads.connect(readerId);
     const { text, params } = statementStreamQuery(walletId, f);
     const rows = client.query(new QueryStream(text, params, { batchSize: STREAM_BATCH }));
     let released = false;
@@ -111,9 +116,9 @@ export class TransactionsRepository {
   }
 
   /** A wallet's settled balance right after its last ledger entry at or before `at`; null: no such wallet. */
-  async balanceAt(owner: WalletOwner, at: Date): Promise<BalanceAtRow | null> {
+  async balanceAt(owner: WalletOwner, at: Date, readerId: string): Promise<BalanceAtRow | null> {
     const { text, params } = balanceAtQuery(owner, at);
-    const rows = await this.dataSource.query<BalanceAtRow[]>(text, params);
+    const rows = await this.reads.query<BalanceAtRow>(readerId, text, params);
     return rows[0] ?? null;
   }
 

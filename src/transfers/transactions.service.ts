@@ -98,13 +98,16 @@ export class TransactionsService {
   async statementCsv(caller: AuthUser, q: HistoryQueryDto): Promise<Readable> {
     const filter = statementFilter(q);
     const wallet = await this.wallets.getMine(caller.id);
-    return statementCsv(await this.transactions.streamStatement(wallet.id, filter));
+    return statementCsv(await this.transactions.streamStatement(wallet.id, filter, caller.id));
   }
 
-  /** A wallet's settled balance at an instant (default: now); 404 WALLET_NOT_FOUND when there is no wallet. */
-  async balanceAt(owner: WalletOwner, q: BalanceQueryDto): Promise<BalanceDto> {
+  /**
+   * A wallet's settled balance at an instant (default: now); 404 WALLET_NOT_FOUND when there is no wallet.
+   * `readerId`: who asks (read-your-writes, see ReadRouter).
+   */
+  async balanceAt(owner: WalletOwner, q: BalanceQueryDto, readerId: string): Promise<BalanceDto> {
     const at = q.at === undefined ? new Date() : instant('at', q.at);
-    const row = await this.transactions.balanceAt(owner, at);
+    const row = await this.transactions.balanceAt(owner, at, readerId);
     if (!row) {
       throw 'userId' in owner
         ? WalletsService.noWallet()

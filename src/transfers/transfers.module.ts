@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ReplicasModule } from '../database/replicas.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { WalletsModule } from '../wallets/wallets.module';
 import { AttemptRunner } from './engine/attempt-runner';
@@ -17,7 +18,7 @@ import { WalletMovementsController } from './wallet-movements.controller';
  * (transactions, ledger_entries, idempotency_keys) are reached by raw SQL only, so they have no entities.
  */
 @Module({
-  imports: [WalletsModule, MetricsModule],
+  imports: [WalletsModule, MetricsModule, ReplicasModule],
   controllers: [TransfersController, WalletMovementsController],
   providers: [
     EngineRepository,

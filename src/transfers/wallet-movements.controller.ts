@@ -101,7 +101,7 @@ export class WalletMovementsController {
     [404, 'WALLET_NOT_FOUND'],
   )
   balance(@CurrentUser() user: AuthUser, @Query() query: BalanceQueryDto): Promise<BalanceDto> {
-    return this.transactions.balanceAt({ userId: user.id }, query);
+    return this.transactions.balanceAt({ userId: user.id }, query, user.id);
   }
 
   @Get('admin/wallets/:id/balance')
@@ -120,10 +120,11 @@ export class WalletMovementsController {
     [404, 'WALLET_NOT_FOUND'],
   )
   walletBalance(
+    @CurrentUser() admin: AuthUser,
     @Param('id', UUID_PARAM) walletId: string,
     @Query() query: BalanceQueryDto,
   ): Promise<BalanceDto> {
-    return this.transactions.balanceAt({ walletId }, query);
+    return this.transactions.balanceAt({ walletId }, query, admin.id);
   }
 
   @StatusCheckedByHandler()
