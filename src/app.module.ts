@@ -12,6 +12,7 @@ import { buildDataSourceOptions } from './database/data-source-options';
 import { prepareDatabase } from './database/prepare-database';
 import { mapDatabaseError } from './database/pg-errors';
 import { databaseSettings } from './database/settings';
+import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { loggerOptions } from './bootstrap/logger';
 import { TransfersModule } from './transfers/transfers.module';
@@ -42,6 +43,7 @@ export class AppModule {
         AuthModule,
         WalletsModule,
         TransfersModule,
+        EventsModule,
         WebhooksModule,
       ],
       providers: [

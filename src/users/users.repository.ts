@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
+import { eventInsert, eventInsertArrays, outboxEvent } from '../events/outbox';
+import { UserDto } from './dto/user.dto';
 import { User, type UserRole, type UserStatus } from './user.entity';
 
 export interface NewUser {
@@ -71,15 +73,33 @@ export class UsersRepository {
     return (result.raw as unknown[]).length > 0;
   }
 
-  /** Sets the status; false when no such user. */
+  /**
+   * Sets the status and, when it changes, writes its `user.status_changed` event in the same transaction
+   * (the outbox: no change without its event). False when no such user.
+   */
   async setStatus(id: string, status: UserStatus): Promise<boolean> {
-    const result = await this.users
-      .createQueryBuilder()
-      .update()
-      .set({ status })
-      .where('id = :id', { id })
-      .execute();
-    return (result.affected ?? 0) > 0;
+    return this.users.manager.transaction(async (m) => {
+      const result = await m
+        .createQueryBuilder()
+        .update(User)
+        .set({ status })
+        .where('id = :id AND status <> :status', { id, status })
+        .execute();
+      if ((result.affected ?? 0) === 0) return m.existsBy(User, { id });
+      const user = await m.findOneByOrFail(User, { id });
+      const wallets = await m.query<Array<{ id: string }>>(
+        'SELECT id FROM wallets WHERE user_id = $1 ORDER BY id',
+        [id],
+      );
+      const event = outboxEvent(
+        'user.status_changed',
+        wallets.map((w) => w.id),
+        [id],
+        { user: UserDto.from(user) },
+      );
+      await m.query(eventInsert(1, 'now()'), eventInsertArrays([event]));
+      return true;
+    });
   }
 
   async promoteToAdmin(id: string, passwordHash?: string): Promise<void> {

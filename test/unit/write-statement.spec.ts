@@ -47,6 +47,15 @@ const plan: WritePlan = {
   ],
   mustBeActive: [USER],
   mustBeAdmin: [],
+  events: [
+    {
+      id: 'ee000000-0000-4000-8000-000000000005',
+      type: 'transaction.completed',
+      walletIds: [WA, WB],
+      userIds: [USER],
+      data: { transaction: { id: TX } },
+    },
+  ],
   now: NOW,
 };
 
@@ -63,6 +72,7 @@ describe('engine statements (pure)', () => {
       ledger: [],
       idempotency: [],
       mustBeActive: [],
+      events: [],
     };
     expect(writeStatement(empty).text).toBe(writeStatement(plan).text);
     expect(writeStatement(empty).values.every((v) => !Array.isArray(v) || v.length === 0)).toBe(true);

@@ -1,4 +1,6 @@
 import { Money } from '../../common/money/money';
+import { outboxEvent, type EventType } from '../../events/outbox';
+import { TransactionDto } from '../dto/transaction.dto';
 import type { TxRecord } from '../transaction.record';
 import { keyId } from './stored-response';
 import type {
@@ -48,6 +50,7 @@ export class BatchPlan {
       idempotency: [],
       mustBeActive: [],
       mustBeAdmin: [],
+      events: [],
       now,
     };
   }
@@ -93,6 +96,7 @@ export class BatchPlan {
       this.state.transactions.set(original.id, { ...original, refundedAmount: next });
     }
     this.state.transactions.set(decision.transaction.id, decision.transaction);
+    this.event(acceptedEventType(decision), decision.transaction);
     this.plan.mustBeActive.push(...decision.mustBeActive);
     this.plan.mustBeAdmin.push(...decision.mustBeAdmin);
     if (key) this.keep(key);
@@ -108,6 +112,14 @@ export class BatchPlan {
   record(tx: TxRecord): void {
     this.plan.inserts.push(tx);
     this.state.transactions.set(tx.id, tx);
+    this.event('transaction.failed', tx);
+  }
+
+  /** The change's event, touching the transaction's wallets and their owners, with the transaction as it now is. */
+  private event(type: EventType, tx: TxRecord): void {
+    const walletIds = [tx.sourceWalletId, tx.destinationWalletId];
+    const owners = walletIds.map((id) => (id ? this.state.wallets.get(id)?.userId : undefined));
+    this.plan.events.push(outboxEvent(type, walletIds, owners, { transaction: TransactionDto.from(tx) }));
   }
 
   build(): WritePlan {
@@ -127,4 +139,16 @@ export class BatchPlan {
       body: key.body,
     });
   }
+}
+
+/** Which event an accepted movement makes (a FAILED record's is always `transaction.failed`). */
+export function acceptedEventType(d: Accepted): EventType {
+  const tx = d.transaction;
+  if (d.settle) {
+    if (d.settle.status === 'COMPLETED') return 'hold.captured';
+    return d.settle.failureReason === 'EXPIRED' ? 'hold.expired' : 'hold.voided';
+  }
+  if (tx.status === 'PENDING') return 'hold.created';
+  if (tx.type === 'REFUND') return 'refund.completed';
+  return tx.status === 'FAILED' ? 'transaction.failed' : 'transaction.completed';
 }

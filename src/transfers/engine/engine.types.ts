@@ -1,5 +1,6 @@
 import type { AppError } from '../../common/errors/error-codes';
 import type { Money } from '../../common/money/money';
+import type { OutboxEvent } from '../../events/outbox';
 import type { TxRecord } from '../transaction.record';
 
 /**
@@ -199,6 +200,8 @@ export interface WritePlan {
   idempotency: IdempotencyRecord[];
   mustBeActive: string[];
   mustBeAdmin: string[];
+  /** One event per change (contract v1.1), written by the same statement. */
+  events: OutboxEvent[];
   now: Date;
 }
 

@@ -1,3 +1,4 @@
+import { eventInsert, eventInsertArrays } from '../../events/outbox';
 import { TX_INSERT_COLUMNS, TX_JSON, txInsertArrays, txUnnest } from '../transaction.record';
 import type { StateQuery, WritePlan } from './engine.types';
 
@@ -26,6 +27,7 @@ const LEDGER = 14 + TX_ARRAYS;
 const KEYS = LEDGER + 4;
 const REFUNDS = KEYS + 6;
 const META = REFUNDS + 3;
+const EVENTS = META + 4;
 const NOW = '$13::timestamptz';
 
 const WRITE = `WITH
@@ -84,7 +86,8 @@ const WRITE = `WITH
     SELECT k.u, k.k, k.h, k.s, k.r, k.t, ${NOW}
       FROM unnest(${placeholders(KEYS, 6)
         .map((p, i) => `${p}::${['uuid', 'text', 'text', 'int', 'json', 'uuid'][i]}[]`)
-        .join(', ')}) k(u, k, h, s, r, t), go)
+        .join(', ')}) k(u, k, h, s, r, t), go),
+  ev AS (${eventInsert(EVENTS, NOW, 'go')})
 SELECT CASE WHEN ok.wallets_ok AND ok.settles_ok AND ok.actors_ok THEN true
             ELSE hfts_write_conflict(
                    CASE WHEN NOT ok.wallets_ok THEN 'version' WHEN NOT ok.settles_ok THEN 'settled' ELSE 'actor' END,
@@ -131,6 +134,7 @@ export function writeStatement(plan: WritePlan): Statement {
       plan.refunds.map((x) => x.expected.toFixed4()),
       plan.refunds.map((x) => x.next.toFixed4()),
       ...metadataRows(plan),
+      ...eventInsertArrays(plan.events),
     ],
   };
 }
