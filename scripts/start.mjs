@@ -46,6 +46,9 @@ const orphaned = watchAncestors();
 const built = newest('dist/src/main.js');
 const sources = Math.max(newest('src'), newest('migrations'), newest('ormconfig.ts'), newest('package.json'));
 if (!built || sources > built) {
+  process.stderr.write(
+    `npm start: building the service (nest build: ${built ? 'the sources changed' : 'first start'}), about 20 s...\n`,
+  );
   const status = spawnSync('npx', ['nest', 'build'], { stdio: 'inherit' }).status;
   if (status !== 0) process.exit(status ?? 1);
 }
