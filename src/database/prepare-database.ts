@@ -2,6 +2,10 @@ import { Logger } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { MigrationExecutor } from 'typeorm/migration/MigrationExecutor';
 import { buildDataSourceOptions, type DatabaseSettings, sessionSettings } from './data-source-options';
+import { sqlState } from './pg-errors';
+
+/** SQLSTATE 57P01: the session was terminated (here: by itself, on purpose). */
+const ADMIN_SHUTDOWN = '57P01';
 
 /**
  * The key of the transaction-level advisory lock under which instances prepare the database: two
@@ -35,6 +39,7 @@ export async function prepareDatabase(s: DatabaseSettings): Promise<DatabaseSett
   const q = owner.createQueryRunner();
   try {
     await q.startTransaction();
+    const started = await sessionState(q);
     // Once a pooler's role setting switches sessions to the app role, the owner's work switches back
     // (to the login role); migrations may take longer than the service's statement timeout.
     await q.query('SET LOCAL ROLE NONE');
@@ -47,16 +52,51 @@ export async function prepareDatabase(s: DatabaseSettings): Promise<DatabaseSett
       await migrations.executePendingMigrations();
     }
     const appRole = await usableAppRole(q, s);
-    if ((s.pooler ?? 'none') !== 'none') await storeRoleSettings(q, { ...s, appRole });
-    await q.commitTransaction();
-    return { ...s, runMigrations: false, appRole };
+    const ready = { ...s, runMigrations: false, appRole };
+    if ((s.pooler ?? 'none') === 'none') {
+      await q.commitTransaction();
+      return ready;
+    }
+    await storeRoleSettings(q, ready);
+    if (sameState(started, ready)) {
+      await q.commitTransaction();
+      return ready;
+    }
+    // This server connection started before the settings existed (the first start on this database):
+    // left in the pooler's pool it would serve the service as the login role with no timeouts. Commit
+    // and close it in one message, which a transaction pooler keeps on this server connection; the
+    // pooler opens a fresh one, which reads the settings, when it next needs one.
+    await q.query('COMMIT; SELECT pg_terminate_backend(pg_backend_pid())').catch((err: unknown) => {
+      if (sqlState(err) !== ADMIN_SHUTDOWN && !/terminat|closed/i.test(String(err))) throw err;
+    });
+    return ready;
   } catch (err) {
     if (q.isTransactionActive) await q.rollbackTransaction().catch(() => undefined);
     throw err;
   } finally {
-    await q.release();
+    await q.release().catch(() => undefined);
     await owner.destroy();
   }
+}
+
+/** What this session started with: its role and the settings a pooler gets from the role. */
+async function sessionState(q: QueryRunner): Promise<Record<string, string>> {
+  const rows = (await q.query(
+    `SELECT name, setting FROM pg_settings WHERE name = ANY($1)
+     UNION ALL SELECT 'role', current_user::text`,
+    [Object.keys(sessionSettings({} as DatabaseSettings))],
+  )) as Array<{ name: string; setting: string }>;
+  return Object.fromEntries(rows.map((r) => [r.name, r.setting]));
+}
+
+/**
+ * Whether the session started as the role settings make it. TimeZone is left out: pgbouncer sets it on
+ * every server connection it links to the value of its pool's first one (server parameters it tracks).
+ */
+function sameState(started: Record<string, string>, s: DatabaseSettings): boolean {
+  const { TimeZone: _tz, ...settings } = sessionSettings(s);
+  const want = { ...settings, role: s.appRole ?? s.user };
+  return Object.entries(want).every(([k, v]) => started[k] === v);
 }
 
 async function usableAppRole(q: QueryRunner, s: DatabaseSettings): Promise<string | undefined> {
