@@ -1,0 +1,453 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import request from 'supertest';
+import { type HftsEvent, webhookReceiver } from '../../docs/examples/webhook-receiver';
+import { startTestApp, type TestApp } from '../support/app';
+import { counterTotal, eventually } from '../support/cluster';
+import { createUser, deposit, fundedUser, type TestUser } from '../support/factories';
+
+/** What a local receiver got: every request as sent, and how many connections were opened to it. */
+class Receiver {
+  readonly requests: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+  connections = 0;
+  private readonly server: Server;
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(204).end();
+      });
+    });
+    this.server.on('connection', () => (this.connections += 1));
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((done) => this.server.listen(0, '127.0.0.1', done));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The events received, each checked with the endpoint's secret as a receiver would. */
+  verified(secret: string): HftsEvent[] {
+    const webhook = new Webhook(secret);
+    return this.requests.map(({ headers, body }) => {
+      const event = webhook.verify(body, {
+        'webhook-id': String(headers['webhook-id']),
+        'webhook-timestamp': String(headers['webhook-timestamp']),
+        'webhook-signature': String(headers['webhook-signature']),
+      }) as HftsEvent;
+      expect(headers['webhook-id']).toBe(event.id);
+      return event;
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((done) => this.server.close(() => done()));
+  }
+}
+
+interface Registered {
+  id: string;
+  url: string;
+  eventTypes: string[] | null;
+  secret: string;
+  createdAt: string;
+}
+
+async function register(t: TestApp, user: TestUser, body: Record<string, unknown>) {
+  return request(t.server).post('/api/v1/webhooks').auth(user.token, { type: 'bearer' }).send(body);
+}
+
+async function transfer(t: TestApp, from: TestUser, toWalletId: string, amount: string, extra = {}) {
+  const res = await request(t.server)
+    .post('/api/v1/transfers')
+    .auth(from.token, { type: 'bearer' })
+    .set('Idempotency-Key', randomUUID())
+    .send({ toWalletId, amount, currency: 'USD', ...extra });
+  expect(res.status).toBe(201);
+  return res.body as { id: string };
+}
+
+/** The ids of the sequenced events whose user_ids hold `userId`, created after `since`. */
+async function eventsTouching(t: TestApp, userId: string, since: string): Promise<string[]> {
+  const { rows } = await t.sql.query<{ id: string }>(
+    `SELECT id FROM events WHERE sequence IS NOT NULL AND $1 = ANY (user_ids) AND created_at >= $2 ORDER BY sequence`,
+    [userId, since],
+  );
+  return rows.map((r) => r.id);
+}
+
+const sorted = (xs: string[]): string[] => [...xs].sort();
+
+describe('webhooks', () => {
+  let t: TestApp;
+  let admin: TestUser;
+  const receivers: Receiver[] = [];
+
+  const receiver = async (): Promise<{ r: Receiver; url: string }> => {
+    const r = new Receiver();
+    receivers.push(r);
+    return { r, url: await r.listen() };
+  };
+
+  beforeAll(async () => {
+    t = await startTestApp({ WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_POLL_INTERVAL_MS: '50' });
+    admin = await createUser(t, { role: 'ADMIN' });
+  });
+  afterAll(async () => {
+    await t.close();
+    for (const r of receivers) await r.close();
+  });
+
+  it('delivers each event touching a user to their endpoint, signed (Standard Webhooks), and no other', async () => {
+    const alice = await fundedUser(t, admin, '100');
+    const bob = await fundedUser(t, admin, '100');
+    const carol = await fundedUser(t, admin, '100');
+    const a = await receiver();
+    const created = await register(t, alice.user, { url: a.url });
+    expect(created.status).toBe(201);
+    const hook = created.body as Registered;
+    expect(hook.secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+    expect(Buffer.from(hook.secret.slice(6), 'base64').length).toBeGreaterThanOrEqual(24);
+    expect(hook).toEqual(expect.objectContaining({ url: a.url, eventTypes: null }));
+
+    const toBob = await transfer(t, alice.user, bob.wallet.id, '10.0000');
+    const fromBob = await transfer(t, bob.user, alice.wallet.id, '1.5000');
+    const held = await transfer(t, alice.user, carol.wallet.id, '2.0000', { hold: true });
+    const voided = await request(t.server)
+      .post(`/api/v1/transfers/${held.id}/void`)
+      .auth(carol.user.token, { type: 'bearer' })
+      .set('Idempotency-Key', randomUUID())
+      .send();
+    expect(voided.status).toBe(200);
+    // Not alice's: carol to bob, and a deposit to carol.
+    await transfer(t, carol.user, bob.wallet.id, '3.0000');
+    await deposit(t, admin, carol.wallet.id, '5');
+
+    const expected = [
+      [toBob.id, 'transaction.completed'],
+      [fromBob.id, 'transaction.completed'],
+      [held.id, 'hold.created'],
+      [held.id, 'hold.voided'],
+    ];
+    await eventually(
+      async () => a.r.requests.length,
+      (n) => n >= expected.length,
+    );
+    // A moment more, for a delivery that should not come.
+    await new Promise((r) => setTimeout(r, 500));
+    const got = a.r.verified(hook.secret);
+    expect(got.map((e) => [(e.data.transaction as { id: string }).id, e.type])).toEqual(
+      expect.arrayContaining(expected),
+    );
+    expect(got).toHaveLength(expected.length);
+    expect(sorted(got.map((e) => e.id))).toEqual(
+      sorted(await eventsTouching(t, alice.user.id, hook.createdAt)),
+    );
+    for (const e of got) {
+      expect(e.walletIds).toContain(alice.wallet.id);
+      expect(Number.isInteger(e.sequence)).toBe(true);
+    }
+    // A body changed in transit, or signed with another secret, does not verify.
+    const [first] = a.r.requests;
+    const other = new Webhook(`whsec_${Buffer.alloc(32, 7).toString('base64')}`);
+    const headers = {
+      'webhook-id': String(first.headers['webhook-id']),
+      'webhook-timestamp': String(first.headers['webhook-timestamp']),
+      'webhook-signature': String(first.headers['webhook-signature']),
+    };
+    expect(() => other.verify(first.body, headers)).toThrow();
+    expect(() => new Webhook(hook.secret).verify(first.body.replace('"type"', '"typ"'), headers)).toThrow();
+
+    // The delivery log: one SUCCEEDED attempt per event, with the receiver's status.
+    const log = await request(t.server)
+      .get(`/api/v1/webhooks/${hook.id}/deliveries`)
+      .auth(alice.user.token, { type: 'bearer' })
+      .expect(200);
+    const items = (log.body as { items: Array<Record<string, unknown>> }).items;
+    expect(sorted(items.map((i) => i.eventId as string))).toEqual(sorted(got.map((e) => e.id)));
+    for (const i of items) {
+      expect(i).toEqual({
+        eventId: expect.any(String),
+        attempt: 1,
+        status: 'SUCCEEDED',
+        responseStatus: 204,
+        at: expect.any(String),
+      });
+    }
+    expect(
+      await counterTotal([t], 'webhook_deliveries_total', { outcome: 'succeeded' }),
+    ).toBeGreaterThanOrEqual(expected.length);
+  });
+
+  it('delivers only the chosen event types, and every event to an admin’s endpoint', async () => {
+    const dave = await fundedUser(t, admin, '100');
+    const erin = await fundedUser(t, admin, '100');
+    const d = await receiver();
+    const x = await receiver();
+    const dHook = (await register(t, dave.user, { url: d.url, eventTypes: ['hold.created'] }))
+      .body as Registered;
+    expect(dHook.eventTypes).toEqual(['hold.created']);
+    const xHook = (await register(t, admin, { url: x.url })).body as Registered;
+
+    await transfer(t, dave.user, erin.wallet.id, '1.0000');
+    const hold = await transfer(t, dave.user, erin.wallet.id, '2.0000', { hold: true });
+    const other = await transfer(t, erin.user, dave.wallet.id, '0.5000');
+
+    await eventually(
+      async () => d.r.requests.length,
+      (n) => n >= 1,
+    );
+    // The admin's endpoint sees all three, including erin's transfer, which it touches no wallet of.
+    await eventually(
+      async () => x.r.verified(xHook.secret).map((e) => (e.data.transaction as { id: string }).id),
+      (ids) => ids.includes(other.id) && ids.includes(hold.id),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const got = d.r.verified(dHook.secret);
+    expect(got.map((e) => [e.type, (e.data.transaction as { id: string }).id])).toEqual([
+      ['hold.created', hold.id],
+    ]);
+    const all = x.r.verified(xHook.secret);
+    const { rows } = await t.sql.query<{ id: string }>(
+      `SELECT id FROM events WHERE sequence IS NOT NULL AND created_at >= $1`,
+      [xHook.createdAt],
+    );
+    expect(sorted(all.map((e) => e.id))).toEqual(sorted(rows.map((r) => r.id)));
+  });
+
+  it('refuses invalid registrations with VALIDATION_FAILED', async () => {
+    const user = await createUser(t);
+    for (const body of [
+      {},
+      { url: 'ftp://example.com/x' },
+      { url: 'https://example.com/x', eventTypes: ['transaction.exploded'] },
+      { url: 'https://example.com/x', eventTypes: [] },
+      { url: 'https://example.com/x', eventTypes: ['hold.created', 'hold.created'] },
+      { url: 'https://example.com/x', secret: 'whsec_mine' },
+    ]) {
+      const res = await register(t, user, body);
+      expect([JSON.stringify(body), res.status, (res.body as { code: string }).code]).toEqual([
+        JSON.stringify(body),
+        400,
+        'VALIDATION_FAILED',
+      ]);
+    }
+  });
+
+  it('lists endpoints without their secret, scoped to their owner; deletion stops deliveries', async () => {
+    const frank = await fundedUser(t, admin, '100');
+    const grace = await fundedUser(t, admin, '100');
+    const f = await receiver();
+    const g = await receiver();
+    const fHook = (await register(t, frank.user, { url: f.url })).body as Registered;
+    const gHook = (await register(t, grace.user, { url: g.url })).body as Registered;
+
+    const listed = await request(t.server)
+      .get('/api/v1/webhooks')
+      .auth(frank.user.token, { type: 'bearer' })
+      .expect(200);
+    expect(listed.body).toEqual({
+      items: [{ id: fHook.id, url: f.url, eventTypes: null, createdAt: fHook.createdAt }],
+    });
+    expect(JSON.stringify(listed.body)).not.toContain(fHook.secret);
+    expect(JSON.stringify(listed.body)).not.toContain('whsec_');
+
+    // Not grace's to see or delete.
+    await request(t.server)
+      .get(`/api/v1/webhooks/${fHook.id}/deliveries`)
+      .auth(grace.user.token, { type: 'bearer' })
+      .expect(404);
+    await request(t.server)
+      .delete(`/api/v1/webhooks/${fHook.id}`)
+      .auth(grace.user.token, { type: 'bearer' })
+      .expect(404);
+
+    const before = await transfer(t, frank.user, grace.wallet.id, '1.0000');
+    await eventually(
+      async () => f.r.requests.length + g.r.requests.length,
+      (n) => n >= 2,
+    );
+    const log = await request(t.server)
+      .get(`/api/v1/webhooks/${fHook.id}/deliveries`)
+      .auth(frank.user.token, { type: 'bearer' })
+      .expect(200);
+    expect(JSON.stringify(log.body)).not.toContain(fHook.secret);
+
+    await request(t.server)
+      .delete(`/api/v1/webhooks/${fHook.id}`)
+      .auth(frank.user.token, { type: 'bearer' })
+      .expect(204);
+    await request(t.server)
+      .delete(`/api/v1/webhooks/${fHook.id}`)
+      .auth(frank.user.token, { type: 'bearer' })
+      .expect(404);
+    await request(t.server)
+      .get(`/api/v1/webhooks/${fHook.id}/deliveries`)
+      .auth(frank.user.token, { type: 'bearer' })
+      .expect(404);
+    expect(
+      (await request(t.server).get('/api/v1/webhooks').auth(frank.user.token, { type: 'bearer' }).expect(200))
+        .body,
+    ).toEqual({ items: [] });
+
+    const after = await transfer(t, frank.user, grace.wallet.id, '2.0000');
+    // Grace's endpoint receives the new transfer: the dispatcher has passed it, and sent frank's nothing.
+    await eventually(
+      async () => g.r.verified(gHook.secret).map((e) => (e.data.transaction as { id: string }).id),
+      (ids) => ids.includes(after.id),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(f.r.verified(fHook.secret).map((e) => (e.data.transaction as { id: string }).id)).toEqual([
+      before.id,
+    ]);
+    const { rows } = await t.sql.query<{ secret: string | null }>(
+      `SELECT secret FROM webhook_endpoints WHERE id = $1`,
+      [fHook.id],
+    );
+    expect(rows).toEqual([{ secret: null }]);
+  });
+
+  it('is served by the receiver example of docs/examples, which verifies and drops duplicates', async () => {
+    const henry = await fundedUser(t, admin, '100');
+    const ivan = await fundedUser(t, admin, '100');
+    const handled: HftsEvent[] = [];
+    let hook: Registered | undefined;
+    // The secret is known only once registered: the server is created first and verifies with it then.
+    const server = createServer((req, res) => example?.emit('request', req, res));
+    let example: Server | undefined;
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      hook = (await register(t, henry.user, { url })).body as Registered;
+      example = webhookReceiver(hook.secret, (e) => void handled.push(e));
+      const moved = await transfer(t, henry.user, ivan.wallet.id, '4.0000');
+      await eventually(
+        async () => handled.map((e) => (e.data.transaction as { id: string }).id),
+        (ids) => ids.includes(moved.id),
+      );
+      // A re-sent delivery (at least once) is answered 2xx and not handled twice.
+      const { rows } = await t.sql.query<{ n: number }>(
+        `UPDATE webhook_deliveries SET state = 'PENDING', next_attempt_at = now() WHERE endpoint_id = $1 RETURNING 1 AS n`,
+        [hook.id],
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      await eventually(
+        async () =>
+          (
+            await t.sql.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM webhook_attempts WHERE endpoint_id = $1 AND status = 'SUCCEEDED'`,
+              [hook!.id],
+            )
+          ).rows[0].n,
+        (n) => n >= 2,
+      );
+      expect(handled.map((e) => e.id)).toHaveLength(new Set(handled.map((e) => e.id)).size);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    }
+  });
+});
+
+describe('webhook URLs (SSRF), with WEBHOOK_ALLOW_PRIVATE off', () => {
+  let t: TestApp;
+  let admin: TestUser;
+  const receiver = new Receiver();
+
+  beforeAll(async () => {
+    t = await startTestApp({ WEBHOOK_POLL_INTERVAL_MS: '50' });
+    admin = await createUser(t, { role: 'ADMIN' });
+    await receiver.listen();
+  });
+  afterAll(async () => {
+    await t.close();
+    await receiver.close();
+  });
+
+  it('refuses http and hosts that are or resolve to loopback, private, link-local or special addresses', async () => {
+    const user = await createUser(t);
+    const refused = [
+      'http://example.com/hook',
+      `http://127.0.0.1:${receiver.port}/hook`,
+      'https://127.0.0.1/hook',
+      'https://127.1.2.3/hook',
+      'https://0x7f.1/hook',
+      'https://2130706433/hook',
+      'https://localhost/hook',
+      'https://10.1.2.3/hook',
+      'https://172.16.0.1/hook',
+      'https://192.168.1.1/hook',
+      'https://169.254.169.254/latest/meta-data',
+      'https://100.64.0.1/hook',
+      'https://0.0.0.0/hook',
+      'https://224.0.0.1/hook',
+      'https://[::1]/hook',
+      'https://[::ffff:127.0.0.1]/hook',
+      'https://[fe80::1]/hook',
+      'https://[fd00::1]/hook',
+      'https://user:pass@93.184.215.14/hook',
+    ];
+    for (const url of refused) {
+      const res = await register(t, user, { url });
+      expect([url, res.status, (res.body as { code: string }).code]).toEqual([
+        url,
+        400,
+        'WEBHOOK_URL_REFUSED',
+      ]);
+    }
+    const { rows } = await t.sql.query(`SELECT 1 FROM webhook_endpoints WHERE user_id = $1`, [user.id]);
+    expect(rows).toEqual([]);
+    // A public address is accepted (an IP literal: no DNS needed).
+    const ok = await register(t, user, { url: 'https://93.184.215.14/hook' });
+    expect(ok.status).toBe(201);
+  });
+
+  it('checks the resolved address again at delivery, and never connects to a refused one', async () => {
+    const { user, wallet } = await fundedUser(t, admin, '100');
+    const other = await fundedUser(t, admin, '0');
+    // An endpoint registered while its host was public, whose host now resolves to loopback (DNS
+    // rebinding): written directly, as the API would refuse it now.
+    const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+    const { rows } = await t.sql.query<{ id: string }>(
+      `INSERT INTO webhook_endpoints (user_id, url, secret, created_at) VALUES ($1, $2, $3, now() - interval '1 minute') RETURNING id`,
+      [user.id, `https://localhost:${receiver.port}/hook`, secret],
+    );
+    const moved = await transfer(t, user, other.wallet.id, '1.0000');
+    expect(wallet.id).toBeDefined();
+    const log = await eventually(
+      async () =>
+        (
+          (
+            await request(t.server)
+              .get(`/api/v1/webhooks/${rows[0].id}/deliveries`)
+              .auth(user.token, { type: 'bearer' })
+              .expect(200)
+          ).body as { items: Array<Record<string, unknown>> }
+        ).items,
+      (items) => items.length > 0,
+    );
+    expect(log[0]).toEqual(expect.objectContaining({ attempt: 1, status: 'FAILED', responseStatus: null }));
+    const { rows: jobs } = await t.sql.query<{ state: string; attempts: number; event_id: string }>(
+      `SELECT d.state, d.attempts, d.event_id FROM webhook_deliveries d WHERE endpoint_id = $1`,
+      [rows[0].id],
+    );
+    expect(jobs).toEqual([expect.objectContaining({ state: 'PENDING', attempts: 1 })]);
+    const { rows: ev } = await t.sql.query<{ data: { transaction: { id: string } } }>(
+      `SELECT data FROM events WHERE id = $1`,
+      [jobs[0].event_id],
+    );
+    expect(ev[0].data.transaction.id).toBe(moved.id);
+    expect(receiver.connections).toBe(0);
+    expect(await counterTotal([t], 'webhook_deliveries_total', { outcome: 'refused' })).toBeGreaterThan(0);
+  });
+});
