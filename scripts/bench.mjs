@@ -21,6 +21,12 @@ import { options, runScenarios } from '../bench/scenarios.mjs';
 import { checkAccess, seedWallets } from '../bench/seeding.mjs';
 import { build, startService } from '../bench/service.mjs';
 
+// --instances: only the one-against-two-instances scenario (bench/instances.mjs).
+if (process.argv.includes('--instances')) {
+  const { runInstances } = await import('../bench/instances.mjs');
+  process.exit(await runInstances(process.argv));
+}
+
 const o = options(process.argv);
 const stamp = new Date()
   .toISOString()

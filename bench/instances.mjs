@@ -1,0 +1,187 @@
+// npm run bench -- --instances [--quick]: one instance against two on this machine, in one run. The first
+// instance is started as the rest of the bench starts the service (bench/service.mjs: embedded PostgreSQL
+// unless POSTGRES_HOST is set); the second is the same build on the same database, on a port of its own.
+// The same closed-loop transfer load (uniform over the seeded wallets) runs against one instance with all
+// connections, then against both with half the connections each, as a round-robin load balancer would
+// spread them (no balancer process in between: its cost is left out). Prints transfers/s and latency of
+// each, and the CPU each process used; money must be conserved afterwards, and no response may be a 5xx.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { freePort } from '../scripts/lib/free-port.cjs';
+import { distribution } from './distributions.mjs';
+import { transferLoad } from './load.mjs';
+import { checkMoney } from './money.mjs';
+import { log } from './report.mjs';
+import { checkAccess, seedWallets } from './seeding.mjs';
+import { ADMIN, build, SECRET, startService } from './service.mjs';
+
+const TICKS = 100;
+const cpuSeconds = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch {
+    return 0;
+  }
+};
+
+/** A second instance of the built service on the first one's database (already migrated and seeded). */
+async function startSecond(db) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/src/main.js'], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'development',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      POSTGRES_HOST: db.host,
+      POSTGRES_PORT: String(db.port),
+      POSTGRES_USER: db.user,
+      POSTGRES_PASSWORD: db.password,
+      POSTGRES_DB: db.database,
+      SECRET_KEY: SECRET,
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_USER_PER_SECOND: '0',
+      RATE_LIMIT_AUTH_PER_MINUTE: '0',
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      BCRYPT_COST: '10',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (i > 120) throw new Error(`second instance did not become ready:\n${output}`);
+    if (
+      await fetch(`${base}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    await sleep(500);
+  }
+  return {
+    base,
+    pid: child.pid,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** The load on each base at once (connections split evenly), summed; CPU seconds of each process. */
+async function measure(targets, users, d, { connections, duration }) {
+  const cpuBefore = targets.map((t) => cpuSeconds(t.pid));
+  const runs = await Promise.all(
+    targets.map((t) =>
+      transferLoad({ base: t.base, users }, d, {
+        connections: Math.round(connections / targets.length),
+        duration,
+      }),
+    ),
+  );
+  const transfers = runs.reduce((s, r) => s + r.transfers, 0);
+  const errors = runs.reduce(
+    (s, r) =>
+      s +
+      r.errors +
+      Object.entries(r.refused)
+        .filter(([k]) => Number(k.split(' ')[0]) >= 500)
+        .reduce((n, [, v]) => n + v, 0),
+    0,
+  );
+  return {
+    instances: targets.length,
+    connections,
+    seconds: duration,
+    transfers,
+    transfersPerSecond: Math.round(transfers / duration),
+    // Per instance: the latencies autocannon saw on its connections to it.
+    latencyMs: runs.map((r) => r.latencyMs),
+    refused: runs.map((r) => r.refused),
+    errors,
+    cpuSeconds: targets.map((t, i) => +(cpuSeconds(t.pid) - cpuBefore[i]).toFixed(1)),
+  };
+}
+
+export async function runInstances(argv) {
+  const quick = argv.includes('--quick');
+  const o = {
+    wallets: 1000,
+    balance: '100000',
+    connections: 64,
+    seconds: quick ? 3 : 15,
+    warmup: quick ? 2 : 5,
+  };
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 14);
+  log(`instances: 1 against 2, ${o.connections} connections, ${o.seconds} s each, ${cpus().length} cores`);
+  if (!build()) return 1;
+  const first = await startService(`inst${stamp}`);
+  const pool = new pg.Pool({ ...first.db, max: 4 });
+  const q = (sql, params) => pool.query(sql, params).then((r) => r.rows);
+  let second;
+  let result;
+  let failure;
+  try {
+    const users = await seedWallets(q, { count: o.wallets, balance: o.balance });
+    await checkAccess(first.base, users);
+    second = await startSecond(first.db);
+    await checkAccess(second.base, users);
+    const d = distribution(`uniform-${o.wallets}`, o.wallets);
+    const one = [{ base: first.base, pid: first.pid }];
+    const two = [...one, { base: second.base, pid: second.pid }];
+    log('warm-up (both instances)');
+    await measure(two, users, d, { connections: o.connections, duration: o.warmup });
+    log('1 instance');
+    const single = await measure(one, users, d, { connections: o.connections, duration: o.seconds });
+    log(`  ${single.transfersPerSecond} transfers/s, p99 ${single.latencyMs[0].p99} ms`);
+    log('2 instances');
+    const double = await measure(two, users, d, { connections: o.connections, duration: o.seconds });
+    log(
+      `  ${double.transfersPerSecond} transfers/s, p99 ${double.latencyMs.map((l) => l.p99).join(' / ')} ms`,
+    );
+    const money = await checkMoney(q, first.base);
+    result = {
+      date: new Date().toISOString(),
+      cores: cpus().length,
+      database: first.external ? 'external' : 'embedded',
+      options: o,
+      single,
+      double,
+      speedup: +(double.transfersPerSecond / Math.max(1, single.transfersPerSecond)).toFixed(2),
+      money,
+    };
+  } catch (err) {
+    failure = err;
+  }
+  await pool.end();
+  if (second) await second.stop();
+  await first.stop();
+  if (failure) {
+    console.error(failure);
+    return 1;
+  }
+  mkdirSync('.bench', { recursive: true });
+  writeFileSync(`.bench/instances-${stamp}.json`, JSON.stringify(result, null, 2));
+  log(
+    `1 instance ${result.single.transfersPerSecond}/s, 2 instances ${result.double.transfersPerSecond}/s ` +
+      `(x${result.speedup}); money ${result.money.conserved ? 'conserved' : 'NOT CONSERVED'}`,
+  );
+  if (!result.money.conserved) console.error('MONEY NOT CONSERVED');
+  const errors = result.single.errors + result.double.errors;
+  if (errors) console.error(`the service erred: ${errors} responses were 5xx or none`);
+  return result.money.conserved && errors === 0 ? 0 : 1;
+}
