@@ -81,18 +81,22 @@ export class ReadRouter implements OnModuleInit, OnApplicationShutdown {
     help: 'How far a read replica is behind the primary, in seconds (age of the oldest WAL it has not replayed)',
     labelNames: ['replica'] as const,
     registers: [],
+    // Computed when scraped, from the last check, as readiness computes it.
+    collect: () => this.refreshGauges(),
   });
   private readonly lagBytes = new Gauge({
     name: 'db_replica_lag_bytes',
     help: "Bytes of WAL between the primary's position and a read replica's replay position",
     labelNames: ['replica'] as const,
     registers: [],
+    collect: () => this.refreshGauges(),
   });
   private readonly replicaUp = new Gauge({
     name: 'db_replica_up',
     help: 'Whether a read replica serves reads (1: streaming within DB_REPLICA_MAX_LAG_MS) or not (0)',
     labelNames: ['replica'] as const,
     registers: [],
+    collect: () => this.refreshGauges(),
   });
   private readonly reads = new Counter({
     name: 'db_reads_total',
@@ -370,14 +374,8 @@ export class ReadRouter implements OnModuleInit, OnApplicationShutdown {
           r.error = err instanceof Error ? err.message : String(err);
         }
         r.checkedAt = Date.now();
-        const lagMs = this.lagMsOf(r);
-        const after = this.stateOf(r, lagMs);
+        const after = this.stateOf(r, this.lagMsOf(r));
         const name = hostName(r.host);
-        this.replicaUp.set({ replica: name }, after === 'streaming' ? 1 : 0);
-        if (lagMs !== null) this.lagSeconds.set({ replica: name }, lagMs / 1000);
-        const head = this.samples[this.samples.length - 1];
-        if (head && r.replayed !== null)
-          this.lagBytes.set({ replica: name }, Number(head.lsn > r.replayed ? head.lsn - r.replayed : 0n));
         if (after !== before) this.logger.warn(`replica ${name}: ${after}${r.error ? ` (${r.error})` : ''}`);
       }),
     );
@@ -388,6 +386,14 @@ export class ReadRouter implements OnModuleInit, OnApplicationShutdown {
     const now = Date.now();
     for (const [user, w] of this.lastWrites) {
       if ((floor !== null && w.lsn <= floor) || now - w.at > this.rememberMs) this.lastWrites.delete(user);
+    }
+  }
+
+  private refreshGauges(): void {
+    for (const r of this.status()) {
+      this.replicaUp.set({ replica: r.name }, r.state === 'streaming' ? 1 : 0);
+      if (r.lagMs !== null) this.lagSeconds.set({ replica: r.name }, r.lagMs / 1000);
+      if (r.lagBytes !== null) this.lagBytes.set({ replica: r.name }, r.lagBytes);
     }
   }
 
