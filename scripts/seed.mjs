@@ -10,7 +10,7 @@
 // The admin is ADMIN_EMAIL/ADMIN_PASSWORD when set (ensured at start-up, as `npm start` does), else a
 // demo admin. The tokens are signed with SECRET_KEY: without one they are good only for this run.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const json = process.argv.includes('--json');
+const build = join(root, 'node_modules', '.cache', 'hfts-seed');
 
 const DEMO_PASSWORD = 'demo password 1234';
 const DEMO_ADMIN = { email: 'admin.demo@example.com', password: 'demo admin password' };
@@ -45,23 +46,30 @@ const TRANSFERS = [
 
 const say = (line) => process.stderr.write(`seed: ${line}\n`);
 
-function newest(path) {
-  const s = statSync(path, { throwIfNoEntry: false });
-  if (!s) return 0;
-  if (!s.isDirectory()) return s.mtimeMs;
-  return Math.max(0, ...readdirSync(path).map((f) => newest(join(path, f))));
-}
-
-/** Builds dist/ as `npm start` does, when the sources are newer (its output on stderr: stdout is the result). */
-function build() {
-  const built = newest(join(root, 'dist/src/main.js'));
-  const sources = Math.max(
-    ...['src', 'migrations', 'ormconfig.ts', 'package.json'].map((p) => newest(join(root, p))),
+/**
+ * Compiles the sources (tsc, incremental) into a directory of the seed's own, as scripts/openapi.mjs does:
+ * dist/ belongs to `npm start` and to whoever is rebuilding it; its output goes to stderr (stdout is the result).
+ */
+function compile() {
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      require.resolve('typescript/bin/tsc'),
+      '-p',
+      join(root, 'tsconfig.build.json'),
+      '--outDir',
+      build,
+      '--tsBuildInfoFile',
+      join(build, '.tsbuildinfo'),
+    ],
+    { cwd: root, stdio: ['ignore', 2, 2] },
   );
-  if (built && sources <= built) return;
-  say('building (nest build)...');
-  const run = spawnSync('npx', ['nest', 'build'], { cwd: root, stdio: ['ignore', 2, 2] });
-  if (run.status !== 0) process.exit(run.status ?? 1);
+  if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+  // The password hasher's worker is plain JavaScript, which tsc does not copy (nest build copies it as an asset).
+  copyFileSync(
+    join(root, 'src/auth/password-hash.worker.js'),
+    join(build, 'src/auth/password-hash.worker.js'),
+  );
 }
 
 /** The port of a PostgreSQL running on `dataDir` (line 4 of postmaster.pid), or undefined. */
@@ -80,7 +88,7 @@ function runningServerPort(dataDir) {
 /** The configured database, and how to let go of it. */
 async function database(config) {
   if (!config.database.embedded) return { config, stop: async () => undefined };
-  const { startEmbeddedDatabase } = require(join(root, 'dist/src/bootstrap/embedded-database.js'));
+  const { startEmbeddedDatabase } = require(join(build, 'src/bootstrap/embedded-database.js'));
   const dataDir = resolve(config.env.EMBEDDED_PG_DIR);
   const port = runningServerPort(dataDir);
   if (port) {
@@ -196,10 +204,10 @@ function print(result, config) {
 }
 
 async function main() {
-  build();
+  compile();
   if (existsSync(join(root, '.env'))) process.loadEnvFile(join(root, '.env'));
-  const { loadConfig } = require(join(root, 'dist/src/config/app-config.js'));
-  const { createApp } = require(join(root, 'dist/src/bootstrap/create-app.js'));
+  const { loadConfig } = require(join(build, 'src/config/app-config.js'));
+  const { createApp } = require(join(build, 'src/bootstrap/create-app.js'));
   const env = process.env;
   if (env.NODE_ENV === 'production') {
     say('refusing to make demo accounts with known passwords in production (NODE_ENV=production)');
