@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import {
   buildOnce,
@@ -54,7 +54,7 @@ describe('webhook receivers down or slow', () => {
     await pg.stopFast().catch(() => undefined);
   });
 
-  async function listen(port: number, handler: Parameters<typeof createServer>[0]): Promise<Server> {
+  async function listen(port: number, handler: RequestListener): Promise<Server> {
     const server = createServer(handler);
     servers.push(server);
     await new Promise<void>((done) => server.listen(port, '127.0.0.1', done));
