@@ -62,7 +62,8 @@ export function buildDataSourceOptions(s: DatabaseSettings): DataSourceOptions {
         (s.pooler ?? 'none') === 'none'
           ? [
               ...Object.entries(sessionSettings(s)).map(([k, v]) => `-c ${k}=${v}`),
-              ...(s.appRole ? [`-c role=${s.appRole}`] : []),
+              // none: the login role even where a pooler's role setting switches its sessions.
+              `-c role=${s.appRole ?? 'none'}`,
             ].join(' ')
           : undefined,
       keepAlive: true,
