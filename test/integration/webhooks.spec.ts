@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
 import { type HftsEvent, webhookReceiver } from '../../docs/examples/webhook-receiver';
+import { resolveWebhookTarget, UrlRefused } from '../../src/webhooks/url-guard';
+import { WebhookSender } from '../../src/webhooks/webhook-sender';
 import { startTestApp, type TestApp } from '../support/app';
 import { counterTotal, eventually } from '../support/cluster';
 import { createUser, deposit, fundedUser, type TestUser } from '../support/factories';
@@ -449,5 +451,104 @@ describe('webhook URLs (SSRF), with WEBHOOK_ALLOW_PRIVATE off', () => {
     expect(ev[0].data.transaction.id).toBe(moved.id);
     expect(receiver.connections).toBe(0);
     expect(await counterTotal([t], 'webhook_deliveries_total', { outcome: 'refused' })).toBeGreaterThan(0);
+  });
+});
+
+describe('webhook delivery across instances', () => {
+  let first: TestApp;
+  let second: TestApp;
+  let admin: TestUser;
+  const servers: Server[] = [];
+
+  beforeAll(async () => {
+    const env = {
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_POLL_INTERVAL_MS: '50',
+      WEBHOOK_ENDPOINT_CONCURRENCY: '2',
+    };
+    first = await startTestApp(env);
+    second = await startTestApp(env, first.db);
+    admin = await createUser(first, { role: 'ADMIN' });
+  });
+  afterAll(async () => {
+    await second.close();
+    await first.close();
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise((done) => s.close(done));
+    }
+  });
+
+  it('shares the jobs: each event delivered once, never more than WEBHOOK_ENDPOINT_CONCURRENCY at a time', async () => {
+    const payer = await fundedUser(first, admin, '100');
+    const payee = await fundedUser(first, admin, '0');
+    let open = 0;
+    let most = 0;
+    const got: string[] = [];
+    const server = createServer((req, res) => {
+      open += 1;
+      most = Math.max(most, open);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        // Slow enough that the jobs of the burst overlap.
+        setTimeout(() => {
+          got.push((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string }).id);
+          open -= 1;
+          res.writeHead(200).end('ok');
+        }, 150);
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    expect((await register(first, payer.user, { url })).status).toBe(201);
+
+    const moved = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        transfer(i % 2 ? first : second, payer.user, payee.wallet.id, '1.0000'),
+      ),
+    );
+    await eventually(
+      async () => got.length,
+      (n) => n >= moved.length,
+      30000,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(got).toHaveLength(moved.length);
+    expect(new Set(got).size).toBe(moved.length);
+    expect(most).toBe(2);
+    // One successful attempt per event in all, whichever instance claimed it.
+    const byInstance = await Promise.all(
+      [first, second].map((t) => counterTotal([t], 'webhook_deliveries_total', { outcome: 'succeeded' })),
+    );
+    expect(byInstance.reduce((a, b) => a + b, 0)).toBe(moved.length);
+  });
+
+  it('connects to the address it checked, never resolving the host name again', async () => {
+    const hosts: string[] = [];
+    const server = createServer((req, res) => {
+      hosts.push(String(req.headers.host));
+      res.writeHead(204).end();
+    });
+    servers.push(server);
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const port = (server.address() as AddressInfo).port;
+    // A host name that resolves nowhere (.invalid, RFC 6761): only the pinned address can reach the server.
+    const sender = new WebhookSender(5000);
+    try {
+      const result = await sender.send(
+        { url: new URL(`http://pinned.invalid:${port}/hook`), address: '127.0.0.1', family: 4 },
+        { 'webhook-id': 'x' },
+        '{}',
+      );
+      expect(result).toEqual({ ok: true, responseStatus: 204, error: null });
+      expect(hosts).toEqual([`pinned.invalid:${port}`]);
+      await expect(resolveWebhookTarget(`http://pinned.invalid:${port}/hook`, true)).rejects.toThrow(
+        UrlRefused,
+      );
+    } finally {
+      sender.close();
+    }
   });
 });
