@@ -38,8 +38,8 @@ export class PgNode {
     readonly port: number,
   ) {}
 
-  /** A new primary: initdb, WAL for streaming replicas, and (optionally) synchronous commit to them. */
-  static async primary(options: { synchronous?: boolean } = {}): Promise<PgNode> {
+  /** A new primary: initdb, WAL for streaming replicas, the test database. */
+  static async primary(): Promise<PgNode> {
     const node = new PgNode(PgNode.tempDir('primary'), await freePort());
     run('initdb', ['-D', node.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
     node.configure([
@@ -47,18 +47,36 @@ export class PgNode {
       'max_wal_senders = 8',
       'max_replication_slots = 8',
       'wal_keep_size = 256MB',
-      ...(options.synchronous
-        ? // Every commit waits until a standby has flushed it: an acknowledged transfer survives the loss
-          // of the primary.
-          ["synchronous_standby_names = '*'", 'synchronous_commit = on']
-        : []),
     ]);
     await node.start();
-    const c = node.client('postgres');
-    await c.connect();
-    await c.query(`CREATE DATABASE ${CLUSTER_DB}`);
-    await c.end();
+    try {
+      await node.query(`CREATE DATABASE ${CLUSTER_DB}`, [], 'postgres');
+    } catch (err) {
+      await node.destroy();
+      throw err;
+    }
     return node;
+  }
+
+  /**
+   * From now on every commit waits until a standby has flushed it (synchronous_standby_names = '*'), so
+   * that an acknowledged transfer survives the loss of the primary. Set once the replica streams: with
+   * no standby at all, commits would wait forever.
+   */
+  async requireSynchronousStandby(): Promise<void> {
+    await this.query(`ALTER SYSTEM SET synchronous_standby_names = '*'`, [], 'postgres');
+    await this.query('SELECT pg_reload_conf()', [], 'postgres');
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const rows = await this.query<{ s: string }>(
+        `SELECT sync_state AS s FROM pg_stat_replication WHERE sync_state = 'sync'`,
+        [],
+        'postgres',
+      );
+      if (rows.length > 0) return;
+      if (Date.now() > deadline) throw new Error('no synchronous standby after 30 s');
+      await sleep(50);
+    }
   }
 
   /** A streaming replica of `primary` (pg_basebackup -R), started, replaying. */
@@ -82,7 +100,12 @@ export class PgNode {
     ]);
     // Once promoted it must not wait for a standby of its own (there is none): availability first.
     node.configure(["synchronous_standby_names = ''", 'hot_standby = on', 'hot_standby_feedback = on']);
-    await node.start();
+    try {
+      await node.start();
+    } catch (err) {
+      await node.destroy();
+      throw err;
+    }
     return node;
   }
 
@@ -149,6 +172,7 @@ export class PgNode {
         await sleep(100);
       }
     }
+    await this.kill();
     throw new Error(`PostgreSQL on ${this.port} did not start:\n${this.output}`);
   }
 
@@ -199,8 +223,12 @@ export class PgNode {
   }
 
   /** One query on a connection of its own. */
-  async query<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-    const c = this.client();
+  async query<T extends Record<string, unknown>>(
+    text: string,
+    params: unknown[] = [],
+    database = CLUSTER_DB,
+  ): Promise<T[]> {
+    const c = this.client(database);
     c.on('error', () => undefined);
     await c.connect();
     try {
