@@ -8,6 +8,7 @@
 // point-in-time balance off the seed). The parts, one job each, are in bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
+import { eventsScenario } from '../bench/events.mjs';
 import { checkMoney } from '../bench/money.mjs';
 import {
   ledgerFailures,
@@ -50,6 +51,7 @@ try {
   log(`seeded ${users.length} wallets of ${o.balance} USD`);
   const ctx = { base: service.base, db: service.db, external: service.external, service, users, q };
   results = await runScenarios(ctx, o);
+  results.events = await eventsScenario(ctx, o);
   results.money = await checkMoney(q, service.base);
   log('money', JSON.stringify(results.money));
 } catch (err) {

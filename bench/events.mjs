@@ -1,0 +1,279 @@
+// Issue 15's bench: transfers/s with the event relays on (NATS JetStream, and a webhook receiving every
+// event) against off, in one run, and the outbox lag under that load. The bench's own service has neither
+// (no NATS_URL, no webhook registered): it serves the "off" runs, before and after. The "on" run goes to a
+// second instance of the same build on the same database, started with NATS_URL, while an admin's webhook
+// points at a receiver in this process. Ratio: on / mean(off before, off after), target >= 0.9.
+//
+// Also runnable alone (`node bench/events.mjs [--quick]`): builds, starts and seeds like scripts/bench.mjs,
+// runs only this scenario and prints its figures.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { freePort } from '../scripts/lib/free-port.cjs';
+import { distribution } from './distributions.mjs';
+import { transferLoad } from './load.mjs';
+import { log } from './report.mjs';
+import { ADMIN, build, SECRET, startService } from './service.mjs';
+
+export const EVENTS_TARGET = 0.9;
+const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+/** The "on" instance: the same build on the same database, with the NATS relay. */
+async function startRelayInstance(db, stream, prefix) {
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    NODE_ENV: 'development',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    POSTGRES_HOST: db.host,
+    POSTGRES_PORT: String(db.port),
+    POSTGRES_USER: db.user,
+    POSTGRES_PASSWORD: db.password,
+    POSTGRES_DB: db.database,
+    SECRET_KEY: SECRET,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_USER_PER_SECOND: '0',
+    RATE_LIMIT_AUTH_PER_MINUTE: '0',
+    BCRYPT_COST: '10',
+    NATS_URL,
+    NATS_STREAM: stream,
+    NATS_SUBJECT_PREFIX: prefix,
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+  };
+  const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (i > 120) throw new Error(`relay instance did not become ready:\n${output}`);
+    if (
+      await fetch(`${base}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    await sleep(500);
+  }
+  return {
+    base,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** A webhook receiver that answers 204 at once, counting what it got. */
+async function startReceiver() {
+  let received = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received += 1;
+      res.writeHead(204).end();
+    });
+  });
+  const port = await freePort();
+  await new Promise((done) => server.listen(port, '127.0.0.1', done));
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    received: () => received,
+    close: () => new Promise((done) => server.close(done)),
+  };
+}
+
+/** The values of one metric in /metrics text, by its label set ('' when none). */
+function metricValues(text, name) {
+  const out = {};
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`).exec(line);
+    if (m) out[m[1] ?? ''] = Number(m[2]);
+  }
+  return out;
+}
+
+const percentile = (xs, p) => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return +s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))].toFixed(3);
+};
+
+async function api(base, method, path, token, body) {
+  const r = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      'idempotency-key': randomUUID(),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : {} };
+}
+
+/**
+ * Runs the scenario on the bench's context (`ctx.base` serves "off"; `ctx.db`, `ctx.users`, `ctx.q`) and
+ * returns its figures.
+ */
+export async function eventsScenario(ctx, o) {
+  const d = distribution(`uniform-${o.wallets}`, o.wallets);
+  const load = (base, duration) =>
+    transferLoad({ base, users: ctx.users }, d, { connections: o.connections, duration });
+  const tag = Date.now().toString(36);
+  const stream = `HFTS_BENCH_${tag}`;
+  const prefix = `hfts_bench_${tag}.events`;
+
+  log(`events: relays off, ${o.connections} connections, ${o.seconds} s`);
+  const offBefore = await load(ctx.base, o.seconds);
+
+  // The new stream starts from now: the events of the earlier scenarios are not part of this measurement.
+  await ctx.q(
+    `INSERT INTO event_relay_cursors (stream, last_sequence)
+     SELECT $1, coalesce(max(sequence), 0) FROM events`,
+    [stream],
+  );
+  const receiver = await startReceiver();
+  const on = await startRelayInstance(ctx.db, stream, prefix);
+  const admin = (await api(on.base, 'POST', '/auth/login', undefined, ADMIN)).body.accessToken;
+  const hook = await api(on.base, 'POST', '/webhooks', admin, { url: receiver.url });
+  if (hook.status !== 201) log(`events: webhook not registered (${hook.status}): NATS only`);
+  let result;
+  try {
+    log('events: warm-up of the relay instance');
+    await load(on.base, o.warmupSeconds);
+    const lag = { unrelayed: [], unsequenced: [], webhook: [] };
+    const metrics0 = await fetch(`${on.base}/metrics`).then((r) => r.text());
+    const sampler = setInterval(() => {
+      fetch(`${on.base}/metrics`)
+        .then((r) => r.text())
+        .then((text) => {
+          const l = metricValues(text, 'events_outbox_lag_seconds');
+          lag.unrelayed.push(l['{state="unrelayed"}']);
+          lag.unsequenced.push(l['{state="unsequenced"}']);
+          const w = metricValues(text, 'webhook_lag_seconds')[''];
+          if (w !== undefined) lag.webhook.push(w);
+        })
+        .catch(() => undefined);
+    }, 250);
+    log(
+      `events: relays on (NATS${hook.status === 201 ? ' and a webhook' : ''}), ${o.connections} connections, ${o.seconds} s`,
+    );
+    const onRun = await load(on.base, o.seconds);
+    clearInterval(sampler);
+    // Drain: how long after the load the relay has published everything.
+    const stopped = Date.now();
+    let drainMs = null;
+    while (Date.now() - stopped < 60000) {
+      const text = await fetch(`${on.base}/metrics`).then((r) => r.text());
+      const l = metricValues(text, 'events_outbox_lag_seconds');
+      if (l['{state="unrelayed"}'] === 0 && l['{state="unsequenced"}'] === 0) {
+        drainMs = Date.now() - stopped;
+        break;
+      }
+      await sleep(50);
+    }
+    const metrics1 = await fetch(`${on.base}/metrics`).then((r) => r.text());
+    const delta = (name, labels = '') =>
+      (metricValues(metrics1, name)[labels] ?? 0) - (metricValues(metrics0, name)[labels] ?? 0);
+    result = {
+      onRun,
+      lagSeconds: {
+        unrelayed: {
+          p50: percentile(lag.unrelayed, 50),
+          p99: percentile(lag.unrelayed, 99),
+          max: percentile(lag.unrelayed, 100),
+        },
+        unsequenced: { p50: percentile(lag.unsequenced, 50), max: percentile(lag.unsequenced, 100) },
+        webhook: lag.webhook.length
+          ? { p50: percentile(lag.webhook, 50), max: percentile(lag.webhook, 100) }
+          : null,
+        samples: lag.unrelayed.length,
+      },
+      drainMs,
+      relayed: delta('events_relayed_total'),
+      relayErrors: Object.values(metricValues(metrics1, 'events_relay_errors_total')).reduce(
+        (a, b) => a + b,
+        0,
+      ),
+      webhook:
+        hook.status === 201
+          ? {
+              received: receiver.received(),
+              succeeded: delta('webhook_deliveries_total', '{outcome="succeeded"}'),
+            }
+          : null,
+    };
+  } finally {
+    if (hook.status === 201) await api(on.base, 'DELETE', `/webhooks/${hook.body.id}`, admin);
+    const code = await on.stop();
+    if (code !== 0) log(`events: relay instance exited with ${code}`, on.output().slice(-2000));
+    await receiver.close();
+  }
+
+  log(`events: relays off again, ${o.connections} connections, ${o.seconds} s`);
+  const offAfter = await load(ctx.base, o.seconds);
+  const tps = (r) => Math.round(r.transfers / r.seconds);
+  const off = (tps(offBefore) + tps(offAfter)) / 2;
+  const r = {
+    target: EVENTS_TARGET,
+    stream,
+    offBefore: {
+      transfersPerSecond: tps(offBefore),
+      latencyMs: offBefore.latencyMs,
+      refused: offBefore.refused,
+    },
+    on: {
+      transfersPerSecond: tps(result.onRun),
+      latencyMs: result.onRun.latencyMs,
+      refused: result.onRun.refused,
+    },
+    offAfter: { transfersPerSecond: tps(offAfter), latencyMs: offAfter.latencyMs, refused: offAfter.refused },
+    ratio: +(tps(result.onRun) / Math.max(1, off)).toFixed(2),
+    lagSeconds: result.lagSeconds,
+    drainMs: result.drainMs,
+    relayed: result.relayed,
+    relayErrors: result.relayErrors,
+    webhook: result.webhook,
+    errors: offBefore.errors + result.onRun.errors + offAfter.errors,
+  };
+  log('events', JSON.stringify(r));
+  return r;
+}
+
+// Alone: build, start, seed, run this scenario only.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { options } = await import('./scenarios.mjs');
+  const { seedWallets, checkAccess } = await import('./seeding.mjs');
+  const o = options(process.argv);
+  if (!build()) process.exit(1);
+  const stamp = `ev${Date.now()}`;
+  const service = await startService(stamp);
+  const pool = new pg.Pool({ ...service.db, max: 4 });
+  const q = (sql, params) => pool.query(sql, params).then((r) => r.rows);
+  let failed = false;
+  try {
+    const users = await seedWallets(q, { count: o.wallets, balance: o.balance });
+    await checkAccess(service.base, users);
+    log('warm-up');
+    await transferLoad({ base: service.base, users }, distribution('w', o.wallets), {
+      connections: o.connections,
+      duration: o.warmupSeconds,
+    });
+    await eventsScenario({ base: service.base, db: service.db, users, q }, o);
+  } catch (err) {
+    console.error(err);
+    failed = true;
+  }
+  await pool.end();
+  await service.stop();
+  process.exit(failed ? 1 : 0);
+}
