@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { type EventJson, eventJson, type EventRow } from '../events/event.record';
 
 /** A claimed delivery job, with what its attempt needs: the endpoint's URL and secret, and the event. */
 export interface ClaimedJob {
@@ -9,16 +10,6 @@ export interface ClaimedJob {
   /** This attempt's number (1 for the first). */
   attempt: number;
   event: EventJson;
-}
-
-/** The event as webhooks carry it (docs/API.md): the events API's JSON form. */
-export interface EventJson {
-  id: string;
-  type: string;
-  sequence: number;
-  createdAt: string;
-  walletIds: string[];
-  data: unknown;
 }
 
 /** What an attempt came to, to record: the job's next state follows from `ok` and `retryInMs`. */
@@ -39,11 +30,12 @@ interface ClaimRow {
   secret: string;
   attempts: number;
   event_id: string;
-  type: string;
+  type: EventRow['type'];
   sequence: string;
   created_at: Date;
   wallet_ids: string[];
-  data: unknown;
+  user_ids: string[];
+  data: Record<string, unknown>;
 }
 
 /**
@@ -135,7 +127,7 @@ export class WebhookJobs {
            FROM picked, webhook_endpoints w, events e
           WHERE d.id = picked.id AND w.id = d.endpoint_id AND e.id = d.event_id
          RETURNING d.id::text, d.endpoint_id, w.url, w.secret, d.attempts,
-                   e.id AS event_id, e.type, e.sequence::text, e.created_at, e.wallet_ids, e.data`,
+                   e.id AS event_id, e.type, e.sequence::text, e.created_at, e.wallet_ids, e.user_ids, e.data`,
         [due.rows.map((r) => r.id), perEndpoint, limit, leaseMs],
       );
       return claimed.rows;
@@ -146,14 +138,8 @@ export class WebhookJobs {
       url: r.url,
       secret: r.secret,
       attempt: r.attempts,
-      event: {
-        id: r.event_id,
-        type: r.type,
-        sequence: Number(r.sequence),
-        createdAt: r.created_at.toISOString(),
-        walletIds: r.wallet_ids,
-        data: r.data,
-      },
+      // The events API's JSON form, from the outbox's own mapping (src/events/event.record.ts).
+      event: eventJson({ ...r, id: r.event_id }),
     }));
   }
 

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, Matches } from 'class-validator';
 import { IsText, Optional } from '../../common/http/field-rules';
-import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../event-types';
+import { EVENT_TYPES, type EventType } from '../../events/outbox';
 import type { WebhookAttemptRow, WebhookEndpointRow } from '../webhooks.repository';
 
 export class CreateWebhookDto {
@@ -17,7 +17,7 @@ export class CreateWebhookDto {
   url!: string;
 
   @ApiPropertyOptional({
-    enum: WEBHOOK_EVENT_TYPES,
+    enum: EVENT_TYPES,
     enumName: 'EventType',
     isArray: true,
     example: ['transaction.completed', 'refund.completed'],
@@ -26,26 +26,26 @@ export class CreateWebhookDto {
   @Optional()
   @IsArray()
   @ArrayMinSize(1)
-  @ArrayMaxSize(WEBHOOK_EVENT_TYPES.length)
+  @ArrayMaxSize(EVENT_TYPES.length)
   @ArrayUnique()
-  @IsIn(WEBHOOK_EVENT_TYPES, {
+  @IsIn(EVENT_TYPES, {
     each: true,
-    message: `each value must be one of ${WEBHOOK_EVENT_TYPES.join(', ')}`,
+    message: `each value must be one of ${EVENT_TYPES.join(', ')}`,
   })
-  eventTypes?: WebhookEventType[];
+  eventTypes?: EventType[];
 }
 
 export class CreatedWebhookDto {
   @ApiProperty({ format: 'uuid', example: '7d1e5f0a-2b3c-4d5e-8f90-a1b2c3d4e5f6' }) id!: string;
   @ApiProperty({ example: 'https://example.com/hooks/hfts' }) url!: string;
   @ApiProperty({
-    enum: WEBHOOK_EVENT_TYPES,
+    enum: EVENT_TYPES,
     enumName: 'EventType',
     isArray: true,
     nullable: true,
     description: 'The types delivered; null: every type',
   })
-  eventTypes!: WebhookEventType[] | null;
+  eventTypes!: EventType[] | null;
   @ApiProperty({
     example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     description:
@@ -65,7 +65,7 @@ export class WebhookDto extends OmitType(CreatedWebhookDto, ['secret'] as const)
     return {
       id: row.id,
       url: row.url,
-      eventTypes: (row.event_types as WebhookEventType[] | null) ?? null,
+      eventTypes: (row.event_types as EventType[] | null) ?? null,
       createdAt: row.created_at.toISOString(),
     };
   }
