@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Pool, PoolClient } from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import { version } from '../../package.json';
 import type { Money } from '../common/money/money';
 import { AppConfig } from '../config/app-config';
 
@@ -127,7 +128,7 @@ export class MetricsService {
 
   constructor(@InjectDataSource() dataSource: DataSource, config: AppConfig) {
     collectDefaultMetrics({ register: this.registry });
-    this.buildInfo.set({ version, commit: commitOf(config), node: process.version }, 1);
+    this.buildInfo.set({ version: packageVersion(), commit: commitOf(config), node: process.version }, 1);
     this.watchPool((dataSource.driver as PostgresDriver).master as Pool);
   }
 
@@ -212,6 +213,19 @@ function timeQueries(client: PoolClient, histogram: Histogram<'outcome'>): void 
     return result;
   };
   client.query = timed as PoolClient['query'];
+}
+
+/**
+ * The version in the project's package.json, found from this file up (src/metrics in development and
+ * tests, dist/src/metrics when built). Not imported: the build would then copy package.json into dist/.
+ */
+function packageVersion(): string {
+  for (let dir = __dirname; dirname(dir) !== dir; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file))
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? 'unknown';
+  }
+  return 'unknown';
 }
 
 /** The commit this build is of: GIT_COMMIT (set by the image build), else the checkout's, else 'unknown'. */
