@@ -144,25 +144,39 @@ export class WebhookJobs {
   }
 
   /**
-   * Records an attempt in the delivery log and settles or reschedules its job, in one statement. Only
-   * while the job is still this claim's (same attempt number, still PENDING): a job cancelled by the
-   * endpoint's deletion, or re-claimed after its lease ran out, is left as it is.
+   * Records attempts in the delivery log and settles or reschedules their jobs, all in one statement
+   * (the dispatcher gathers the attempts that finish together). Only while a job is still this claim's
+   * (same attempt number, still PENDING): a job cancelled by the endpoint's deletion, or re-claimed after
+   * its lease ran out, is left as it is.
    */
-  async record(r: AttemptRecord): Promise<void> {
+  async record(rs: AttemptRecord[]): Promise<void> {
+    if (rs.length === 0) return;
     await this.pool.query(
-      `WITH job AS (
-         UPDATE webhook_deliveries
-            SET state = CASE WHEN $3 THEN 'SUCCEEDED' WHEN $4::bigint IS NULL THEN 'FAILED' ELSE 'PENDING' END,
-                next_attempt_at = CASE WHEN $3 OR $4::bigint IS NULL THEN next_attempt_at
-                                       ELSE now() + $4::bigint * interval '1 millisecond' END,
+      `WITH r AS (
+         SELECT * FROM unnest($1::bigint[], $2::int[], $3::boolean[], $4::bigint[], $5::int[], $6::text[])
+                AS r(id, attempt, ok, retry_ms, response_status, error)
+       ), job AS (
+         UPDATE webhook_deliveries d
+            SET state = CASE WHEN r.ok THEN 'SUCCEEDED' WHEN r.retry_ms IS NULL THEN 'FAILED' ELSE 'PENDING' END,
+                next_attempt_at = CASE WHEN r.ok OR r.retry_ms IS NULL THEN d.next_attempt_at
+                                       ELSE now() + r.retry_ms * interval '1 millisecond' END,
                 lease_until = NULL
-          WHERE id = $1 AND attempts = $2 AND state = 'PENDING'
-         RETURNING id, endpoint_id, event_id, attempts
+           FROM r
+          WHERE d.id = r.id AND d.attempts = r.attempt AND d.state = 'PENDING'
+         RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, r.ok, r.response_status, r.error
        )
        INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, status, response_status, error)
-       SELECT id, endpoint_id, event_id, attempts, CASE WHEN $3 THEN 'SUCCEEDED' ELSE 'FAILED' END, $5, $6
-         FROM job`,
-      [r.jobId, r.attempt, r.ok, r.retryInMs, r.responseStatus, r.error?.slice(0, 500) ?? null],
+       SELECT id, endpoint_id, event_id, attempts, CASE WHEN ok THEN 'SUCCEEDED' ELSE 'FAILED' END,
+              response_status, error
+         FROM job ORDER BY id`,
+      [
+        rs.map((r) => r.jobId),
+        rs.map((r) => r.attempt),
+        rs.map((r) => r.ok),
+        rs.map((r) => r.retryInMs),
+        rs.map((r) => r.responseStatus),
+        rs.map((r) => r.error?.slice(0, 500) ?? null),
+      ],
     );
   }
 
