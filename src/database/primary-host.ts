@@ -141,10 +141,16 @@ export function primaryClientClass(
       const target = await shared.primary();
       // pg reads host and port from these fields when it opens the socket.
       Object.assign(this, { host: target.host, port: target.port });
+      // pg's Pool listens for errors only once connect() has called back: until then, a server dying
+      // under this new connection (FATAL 57P01) would be an unhandled 'error' event. The check's own
+      // query still fails with it.
+      const untilPooled = (): void => undefined;
+      this.on('error', untilPooled);
       try {
         await super.connect();
         const { rows } = await this.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
         if (rows[0].r) throw noPrimary(`${hostName(target)} is in recovery (not the primary)`);
+        this.off('error', untilPooled);
         return this;
       } catch (err) {
         shared.forget(target);
