@@ -51,8 +51,8 @@ function ensureChromium(): string {
   }
   if (run.status !== 0 || !existsSync(CHROMIUM)) {
     throw new Error(
-      `Chromium not found at ${CHROMIUM} and apt-get install -y chromium failed (${run.status}): ` +
-        `${run.stderr?.slice(-500)}; ${hint}`,
+      `Chromium not found at ${CHROMIUM}, and still missing after apt-get install -y chromium ` +
+        `(exit ${run.status}: ${run.stderr?.slice(-500)}); ${hint}`,
     );
   }
   return CHROMIUM;
