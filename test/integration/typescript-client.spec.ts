@@ -210,8 +210,10 @@ describe('the TypeScript client retrying 429 with the same Idempotency-Key', () 
 
   it('waits for Retry-After and resends each transfer with its key, and each moves money once', async () => {
     const attempts: Array<{ key: string | null; status: number; retryAfter: string | null }> = [];
+    const exchanges: Array<Promise<Exchange>> = [];
+    const recording = recordingFetch(exchanges);
     const observing = async (req: Request): Promise<Response> => {
-      const res = await fetch(req);
+      const res = await recording(req);
       attempts.push({
         key: req.headers.get('Idempotency-Key'),
         status: res.status,
@@ -270,6 +272,12 @@ describe('the TypeScript client retrying 429 with the same Idempotency-Key', () 
       [payer.wallet.id],
     );
     expect(moved.rows[0]).toEqual({ n: '3', total: '6.0000' });
+    // The refusals and the answers after them are as documented (429 with an integer Retry-After).
+    const doc = (await request(t.server).get('/docs-json').expect(200)).body as OpenApiDocument;
+    const answers = await Promise.all(exchanges);
+    expect(answers.filter((x) => x.status === 429).length).toBe(refused.length);
+    const validator = new OpenApiResponseValidator(doc);
+    expect(answers.flatMap((x) => validator.problems(x))).toEqual([]);
     // A 429 with retries turned off is handed back to the caller as it came.
     const direct = createHftsClient({
       baseUrl,
