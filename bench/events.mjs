@@ -5,7 +5,8 @@
 // points at a receiver in this process. Ratio: on / mean(off before, off after), target >= 0.9.
 //
 // Also runnable alone (`node bench/events.mjs [--quick]`): builds, starts and seeds like scripts/bench.mjs,
-// runs only this scenario and prints its figures.
+// runs only this scenario and prints its figures. BENCH_EVENTS_CONTROL=1 starts the "on" instance without
+// NATS_URL: a control run, to tell the relay's cost from the second instance's own difference.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -39,7 +40,7 @@ async function startRelayInstance(db, stream, prefix) {
     RATE_LIMIT_USER_PER_SECOND: '0',
     RATE_LIMIT_AUTH_PER_MINUTE: '0',
     BCRYPT_COST: '10',
-    NATS_URL,
+    ...(process.env.BENCH_EVENTS_CONTROL ? {} : { NATS_URL }),
     NATS_STREAM: stream,
     NATS_SUBJECT_PREFIX: prefix,
     WEBHOOK_ALLOW_PRIVATE: 'true',
@@ -100,7 +101,8 @@ function metricValues(text, name) {
   return out;
 }
 
-const percentile = (xs, p) => {
+const percentile = (all, p) => {
+  const xs = all.filter((x) => typeof x === 'number');
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
   return +s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))].toFixed(3);
@@ -122,12 +124,14 @@ async function api(base, method, path, token, body) {
 
 /**
  * Runs the scenario on the bench's context (`ctx.base` serves "off"; `ctx.db`, `ctx.users`, `ctx.q`) and
- * returns its figures.
+ * returns its figures: off, NATS only, NATS and a webhook, off again, each `o.seconds` long.
  */
 export async function eventsScenario(ctx, o) {
   const d = distribution(`uniform-${o.wallets}`, o.wallets);
   const load = (base, duration) =>
     transferLoad({ base, users: ctx.users }, d, { connections: o.connections, duration });
+  const tps = (r) => Math.round(r.transfers / r.seconds);
+  const figures = (r) => ({ transfersPerSecond: tps(r), latencyMs: r.latencyMs, refused: r.refused });
   const tag = Date.now().toString(36);
   const stream = `HFTS_BENCH_${tag}`;
   const prefix = `hfts_bench_${tag}.events`;
@@ -143,18 +147,60 @@ export async function eventsScenario(ctx, o) {
   );
   const receiver = await startReceiver();
   const on = await startRelayInstance(ctx.db, stream, prefix);
-  const admin = (await api(on.base, 'POST', '/auth/login', undefined, ADMIN)).body.accessToken;
-  const hook = await api(on.base, 'POST', '/webhooks', admin, { url: receiver.url });
-  if (hook.status !== 201) log(`events: webhook not registered (${hook.status}): NATS only`);
-  let result;
+  const runs = {};
+  let webhookAvailable = false;
   try {
     log('events: warm-up of the relay instance');
     await load(on.base, o.warmupSeconds);
+    runs.nats = await measureOn(on, () => load(on.base, o.seconds), 'NATS');
+    const admin = (await api(on.base, 'POST', '/auth/login', undefined, ADMIN)).body.accessToken;
+    const hook = await api(on.base, 'POST', '/webhooks', admin, { url: receiver.url });
+    webhookAvailable = hook.status === 201;
+    if (webhookAvailable) {
+      try {
+        runs.natsAndWebhook = await measureOn(on, () => load(on.base, o.seconds), 'NATS and a webhook');
+        runs.natsAndWebhook.webhook.received = receiver.received();
+      } finally {
+        await api(on.base, 'DELETE', `/webhooks/${hook.body.id}`, admin);
+      }
+    } else {
+      log(`events: webhook not registered (${hook.status}): NATS only`);
+    }
+  } finally {
+    const code = await on.stop();
+    if (code !== 0) log(`events: relay instance exited with ${code}`, on.output().slice(-2000));
+    await receiver.close();
+  }
+
+  log(`events: relays off again, ${o.connections} connections, ${o.seconds} s`);
+  const offAfter = await load(ctx.base, o.seconds);
+  const off = (tps(offBefore) + tps(offAfter)) / 2;
+  const ratio = (run) => (run ? +(run.transfersPerSecond / Math.max(1, off)).toFixed(2) : null);
+  const all = runs.natsAndWebhook ?? runs.nats;
+  const r = {
+    target: EVENTS_TARGET,
+    stream,
+    offBefore: figures(offBefore),
+    offAfter: figures(offAfter),
+    nats: runs.nats,
+    natsAndWebhook: runs.natsAndWebhook ?? null,
+    // The issue's figure: with every relay there is (NATS and webhooks) on, against off.
+    ratio: ratio(all),
+    ratioNatsOnly: ratio(runs.nats),
+    webhookAvailable,
+    errors: offBefore.errors + offAfter.errors + runs.nats.errors + (runs.natsAndWebhook?.errors ?? 0),
+  };
+  log('events', JSON.stringify(r));
+  return r;
+
+  /** One loaded run on the relay instance, with the outbox lag sampled every 250 ms and the drain after. */
+  async function measureOn(instance, run, label) {
+    log(`events: relays on (${label}), ${o.connections} connections, ${o.seconds} s`);
     const lag = { unrelayed: [], unsequenced: [], webhook: [] };
-    const metrics0 = await fetch(`${on.base}/metrics`).then((r) => r.text());
+    const metrics0 = await fetch(`${instance.base}/metrics`).then((x) => x.text());
     const sampler = setInterval(() => {
-      fetch(`${on.base}/metrics`)
-        .then((r) => r.text())
+      fetch(`${instance.base}/metrics`)
+        .then((x) => x.text())
         .then((text) => {
           const l = metricValues(text, 'events_outbox_lag_seconds');
           lag.unrelayed.push(l['{state="unrelayed"}']);
@@ -164,28 +210,27 @@ export async function eventsScenario(ctx, o) {
         })
         .catch(() => undefined);
     }, 250);
-    log(
-      `events: relays on (NATS${hook.status === 201 ? ' and a webhook' : ''}), ${o.connections} connections, ${o.seconds} s`,
-    );
-    const onRun = await load(on.base, o.seconds);
+    const result = await run();
     clearInterval(sampler);
-    // Drain: how long after the load the relay has published everything.
+    // Drain: how long after the load the relay has published everything (and the webhooks, delivered).
     const stopped = Date.now();
-    let drainMs = null;
-    while (Date.now() - stopped < 60000) {
-      const text = await fetch(`${on.base}/metrics`).then((r) => r.text());
+    const drain = { natsMs: null, webhookMs: null };
+    while (Date.now() - stopped < 120000 && (drain.natsMs === null || drain.webhookMs === null)) {
+      const text = await fetch(`${instance.base}/metrics`).then((x) => x.text());
       const l = metricValues(text, 'events_outbox_lag_seconds');
-      if (l['{state="unrelayed"}'] === 0 && l['{state="unsequenced"}'] === 0) {
-        drainMs = Date.now() - stopped;
-        break;
-      }
+      if (drain.natsMs === null && !l['{state="unrelayed"}'] && !l['{state="unsequenced"}'])
+        drain.natsMs = Date.now() - stopped;
+      if (drain.webhookMs === null && (metricValues(text, 'webhook_lag_seconds')[''] ?? 0) === 0)
+        drain.webhookMs = Date.now() - stopped;
       await sleep(50);
     }
-    const metrics1 = await fetch(`${on.base}/metrics`).then((r) => r.text());
+    const metrics1 = await fetch(`${instance.base}/metrics`).then((x) => x.text());
     const delta = (name, labels = '') =>
       (metricValues(metrics1, name)[labels] ?? 0) - (metricValues(metrics0, name)[labels] ?? 0);
-    result = {
-      onRun,
+    const sum = (text, name) => Object.values(metricValues(text, name)).reduce((a, b) => a + b, 0);
+    return {
+      ...figures(result),
+      errors: result.errors,
       lagSeconds: {
         unrelayed: {
           p50: percentile(lag.unrelayed, 50),
@@ -198,55 +243,12 @@ export async function eventsScenario(ctx, o) {
           : null,
         samples: lag.unrelayed.length,
       },
-      drainMs,
+      drain,
       relayed: delta('events_relayed_total'),
-      relayErrors: Object.values(metricValues(metrics1, 'events_relay_errors_total')).reduce(
-        (a, b) => a + b,
-        0,
-      ),
-      webhook:
-        hook.status === 201
-          ? {
-              received: receiver.received(),
-              succeeded: delta('webhook_deliveries_total', '{outcome="succeeded"}'),
-            }
-          : null,
+      relayErrors: sum(metrics1, 'events_relay_errors_total') - sum(metrics0, 'events_relay_errors_total'),
+      webhook: { succeeded: delta('webhook_deliveries_total', '{outcome="succeeded"}') },
     };
-  } finally {
-    if (hook.status === 201) await api(on.base, 'DELETE', `/webhooks/${hook.body.id}`, admin);
-    const code = await on.stop();
-    if (code !== 0) log(`events: relay instance exited with ${code}`, on.output().slice(-2000));
-    await receiver.close();
   }
-
-  log(`events: relays off again, ${o.connections} connections, ${o.seconds} s`);
-  const offAfter = await load(ctx.base, o.seconds);
-  const tps = (r) => Math.round(r.transfers / r.seconds);
-  const off = (tps(offBefore) + tps(offAfter)) / 2;
-  const r = {
-    target: EVENTS_TARGET,
-    stream,
-    offBefore: {
-      transfersPerSecond: tps(offBefore),
-      latencyMs: offBefore.latencyMs,
-      refused: offBefore.refused,
-    },
-    on: {
-      transfersPerSecond: tps(result.onRun),
-      latencyMs: result.onRun.latencyMs,
-      refused: result.onRun.refused,
-    },
-    offAfter: { transfersPerSecond: tps(offAfter), latencyMs: offAfter.latencyMs, refused: offAfter.refused },
-    ratio: +(tps(result.onRun) / Math.max(1, off)).toFixed(2),
-    lagSeconds: result.lagSeconds,
-    drainMs: result.drainMs,
-    relayed: result.relayed,
-    relayErrors: result.relayErrors,
-    webhook: result.webhook,
-    errors: offBefore.errors + result.onRun.errors + offAfter.errors,
-  };
-  log('events', JSON.stringify(r));
-  return r;
 }
 
 // Alone: build, start, seed, run this scenario only.
