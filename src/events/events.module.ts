@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ReplicasModule } from '../database/replicas.module';
 import { EventSequencer } from './event-sequencer';
 import { EventsController } from './events.controller';
 import { EventsRepository } from './events.repository';
@@ -11,7 +12,7 @@ import { EventRelayModule } from './relay/event-relay.module';
  * and the events API. Relays (NATS, webhooks) read numbered events through EventsRepository.
  */
 @Module({
-  imports: [EventRelayModule],
+  imports: [EventRelayModule, ReplicasModule],
   controllers: [EventsController],
   providers: [EventsRepository, EventsService, EventSequencer],
   exports: [EventsRepository],

@@ -12,7 +12,12 @@ export class EventsService {
 
   /** The caller's events (admins: all) after the cursor, oldest first; nextCursor null on the last page. */
   async page(caller: AuthUser, after = '0', limit = EVENTS_PAGE_DEFAULT): Promise<EventPageDto> {
-    const rows = await this.events.page(caller.role === 'ADMIN' ? null : caller.id, after, limit + 1);
+    const rows = await this.events.page(
+      caller.role === 'ADMIN' ? null : caller.id,
+      after,
+      limit + 1,
+      caller.id,
+    );
     const items = rows.slice(0, limit).map(eventJson);
     const nextCursor = rows.length > limit ? String(items[items.length - 1].sequence) : null;
     return { items, nextCursor };
