@@ -8,7 +8,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * setting `lease_until` (longer than the request time-out) under FOR UPDATE SKIP LOCKED, so instances never
  * take the same job, and a job whose instance died is due again when the lease runs out. Deleting an
  * endpoint is soft (its log stays readable to nobody, its secret is wiped) and cancels its pending jobs.
- * `event_id` has no foreign key: events are immutable and never deleted, and this migration must not
+ * Settled jobs and their attempts are kept 30 days (the dispatcher prunes them), so the tables do not
+ * grow without end. `event_id` has no foreign key: events are immutable and never deleted, and this migration must not
  * depend on the events migration's order.
  */
 export class Webhooks1764400000200 implements MigrationInterface {
@@ -67,6 +68,11 @@ export class Webhooks1764400000200 implements MigrationInterface {
         at timestamptz NOT NULL DEFAULT now()
       )`);
     await q.query(`CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, id)`);
+    // Retention (WebhookJobs.prune): settled jobs past the retention, and their attempts.
+    await q.query(
+      `CREATE INDEX webhook_deliveries_settled ON webhook_deliveries (created_at) WHERE state <> 'PENDING'`,
+    );
+    await q.query(`CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id)`);
 
     // One row: the last event sequence fanned out into jobs. Locked (FOR UPDATE SKIP LOCKED) by the instance
     // that fans out, so instances never fan out the same range at once.
@@ -81,8 +87,10 @@ export class Webhooks1764400000200 implements MigrationInterface {
       DO $$
       BEGIN
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hfts_app') THEN
-          GRANT SELECT, INSERT, UPDATE ON webhook_endpoints, webhook_deliveries TO hfts_app;
-          GRANT SELECT, INSERT ON webhook_attempts TO hfts_app;
+          GRANT SELECT, INSERT, UPDATE ON webhook_endpoints TO hfts_app;
+          -- DELETE only for the retention of settled jobs and their log.
+          GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_deliveries TO hfts_app;
+          GRANT SELECT, INSERT, DELETE ON webhook_attempts TO hfts_app;
           GRANT SELECT, UPDATE ON webhook_cursor TO hfts_app;
           IF to_regclass('public.events') IS NOT NULL THEN
             GRANT SELECT ON events TO hfts_app;

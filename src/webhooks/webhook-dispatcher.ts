@@ -23,6 +23,10 @@ const WARN_EVERY_MS = 60000;
 const FOLLOW_UP_MS = 10;
 /** The lag gauge is read from the database at most this often. */
 const LAG_EVERY_MS = 1000;
+/** Settled jobs and their delivery log are kept this long, then pruned (a few thousand rows a pass). */
+const RETENTION_DAYS = 30;
+const PRUNE_EVERY_MS = 10 * 60 * 1000;
+const PRUNE_BATCH = 5000;
 /** Most attempts one statement records. */
 const RECORD_BATCH = 200;
 
@@ -50,6 +54,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   private stopped = false;
   private lastWarning = 0;
   private lastLag = 0;
+  private lastPrune = 0;
   private followUp?: NodeJS.Timeout;
   private readonly toRecord: Array<{ attempt: AttemptRecord; resolve(): void; reject(err: unknown): void }> =
     [];
@@ -132,6 +137,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
           this.config.env.WEBHOOK_TIMEOUT_MS + LEASE_MARGIN_MS,
         );
         for (const job of claimed) this.start(jobs, job);
+      }
+      if (Date.now() - this.lastPrune >= PRUNE_EVERY_MS) {
+        this.lastPrune = Date.now();
+        await jobs.prune(RETENTION_DAYS, PRUNE_BATCH);
       }
       if (Date.now() - this.lastLag >= LAG_EVERY_MS) {
         this.lastLag = Date.now();

@@ -196,6 +196,25 @@ export class WebhookJobs {
     return rows[0]?.lag ?? 0;
   }
 
+  /**
+   * Deletes up to `limit` jobs settled (SUCCEEDED, FAILED or CANCELLED) more than `days` ago, with their
+   * attempts; returns how many jobs went. SKIP LOCKED: instances pruning at once take different rows.
+   */
+  async prune(days: number, limit: number): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `WITH old AS (
+         SELECT id FROM webhook_deliveries
+          WHERE state <> 'PENDING' AND created_at < now() - $1 * interval '1 day'
+          LIMIT $2 FOR UPDATE SKIP LOCKED
+       ), attempts AS (
+         DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM old)
+       )
+       DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM old)`,
+      [days, limit],
+    );
+    return rowCount ?? 0;
+  }
+
   private async transaction<T>(work: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     try {

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import { Pool } from 'pg';
 import request from 'supertest';
 import { type HftsEvent, webhookReceiver } from '../../docs/examples/webhook-receiver';
 import { resolveWebhookTarget, UrlRefused } from '../../src/webhooks/url-guard';
+import { WebhookJobs } from '../../src/webhooks/webhook-jobs';
 import { WebhookSender } from '../../src/webhooks/webhook-sender';
 import { startTestApp, type TestApp } from '../support/app';
 import { counterTotal, eventually } from '../support/cluster';
@@ -550,5 +552,47 @@ describe('webhook delivery across instances', () => {
     } finally {
       sender.close();
     }
+  });
+
+  it('prunes settled jobs and their log after the retention, as the service’s role, and keeps the rest', async () => {
+    const owner = await createUser(first);
+    const secret = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;
+    const { rows: ep } = await first.sql.query<{ id: string }>(
+      `INSERT INTO webhook_endpoints (user_id, url, secret) VALUES ($1, 'https://93.184.215.14/', $2) RETURNING id`,
+      [owner.id, secret],
+    );
+    const job = async (state: string, age: string) =>
+      (
+        await first.sql.query<{ id: string }>(
+          `WITH d AS (
+             INSERT INTO webhook_deliveries (endpoint_id, event_id, event_sequence, state, attempts, created_at)
+             VALUES ($1, gen_random_uuid(), 0, $2, 1, now() - $3::interval) RETURNING id, endpoint_id, event_id)
+           INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, status)
+           SELECT id, endpoint_id, event_id, 1, 'FAILED' FROM d RETURNING delivery_id::text AS id`,
+          [ep[0].id, state, age],
+        )
+      ).rows[0].id;
+    const old = [
+      await job('SUCCEEDED', '31 days'),
+      await job('FAILED', '40 days'),
+      await job('CANCELLED', '31 days'),
+    ];
+    const kept = [await job('SUCCEEDED', '29 days'), await job('PENDING', '60 days')];
+    const pool = new Pool({ ...first.db, max: 1, options: `-c role=${first.config.env.DB_APP_ROLE}` });
+    try {
+      expect(await new WebhookJobs(pool).prune(30, 1000)).toBe(old.length);
+    } finally {
+      await pool.end();
+    }
+    const { rows } = await first.sql.query<{ id: string }>(
+      `SELECT id::text FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY id`,
+      [ep[0].id],
+    );
+    expect(rows.map((r) => r.id)).toEqual(kept);
+    const { rows: log } = await first.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM webhook_attempts WHERE endpoint_id = $1`,
+      [ep[0].id],
+    );
+    expect(log[0].n).toBe(kept.length);
   });
 });
