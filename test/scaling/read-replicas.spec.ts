@@ -61,6 +61,26 @@ async function csvRows(t: TestApp, user: TestUser): Promise<number> {
   return (res.body as string).split('\r\n').filter((l) => l.length > 0).length - 1;
 }
 
+async function eventCount(t: TestApp, user: TestUser): Promise<number> {
+  const res = await request(t.server).get('/api/v1/events?limit=100').auth(user.token, { type: 'bearer' });
+  expect(res.status).toBe(200);
+  return (res.body as { items: unknown[] }).items.length;
+}
+
+/** Waits until the primary's sequencer has numbered `count` events touching `userId`. */
+async function numberedOnPrimary(userId: string, count: number): Promise<void> {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const [{ n }] = await primary.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM events WHERE user_ids @> ARRAY[$1::uuid] AND sequence IS NOT NULL`,
+      [userId],
+    );
+    if (Number(n) >= count) return;
+    if (Date.now() > deadline) throw new Error(`events of ${userId}: ${n} numbered, not ${count}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function transfer(t: TestApp, from: TestUser, to: TestWallet, amount: string): Promise<void> {
   const res = await request(t.server)
     .post('/api/v1/transfers')
@@ -114,8 +134,11 @@ afterAll(async () => {
 });
 
 describe('read replicas (POSTGRES_REPLICA_HOSTS)', () => {
-  it('serves statements, CSV statements and point-in-time balances from the replica', async () => {
+  it('serves statements, CSV statements, point-in-time balances and events from the replica', async () => {
     await replicaState(app, 'streaming');
+    const events = await eventCount(app, alice.user);
+    await numberedOnPrimary(alice.user.id, events);
+    await caughtUp(primary, replica);
     const before = await replicaReads(app);
     await pause();
     try {
@@ -124,12 +147,15 @@ describe('read replicas (POSTGRES_REPLICA_HOSTS)', () => {
       expect(await balanceOf(app, alice.user)).toBe('100.0000');
       expect(await statementLength(app, alice.user)).toBe(1);
       expect(await csvRows(app, alice.user)).toBe(1);
+      // The deposit's event, numbered on the primary, is not on the paused replica.
+      await numberedOnPrimary(alice.user.id, events + 1);
+      expect(await eventCount(app, alice.user)).toBe(events);
       const onPrimary = await primary.query<{ balance: string }>(
         'SELECT balance::text FROM wallets WHERE id = $1',
         [alice.wallet.id],
       );
       expect(onPrimary[0].balance).toBe('150.0000');
-      expect(await replicaReads(app)).toBeGreaterThanOrEqual(before + 3);
+      expect(await replicaReads(app)).toBeGreaterThanOrEqual(before + 4);
       const sessions = await replica.query<{ n: string }>(
         `SELECT count(*)::text AS n FROM pg_stat_activity WHERE application_name = 'hfts-replica-read'`,
       );
@@ -139,6 +165,7 @@ describe('read replicas (POSTGRES_REPLICA_HOSTS)', () => {
     }
     await caughtUp(primary, replica);
     expect(await balanceOf(app, alice.user)).toBe('150.0000');
+    expect(await eventCount(app, alice.user)).toBe(events + 1);
   });
 
   it('read-your-writes: a caller who just moved money sees it in the next read, even from a paused replica', async () => {
