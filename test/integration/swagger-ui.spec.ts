@@ -105,7 +105,7 @@ describe('Swagger UI: the whole money flow in a browser', () => {
     await t?.close();
   });
 
-  /** Runs one step; on failure keeps a screenshot of what the window shows and names it in the error and on stderr. */
+  /** Runs one step; on failure saves a screenshot of the window and names it in the error and on stderr. */
   async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -145,8 +145,12 @@ describe('Swagger UI: the whole money flow in a browser', () => {
 
   /** Clicks Execute and reads the status and body Swagger UI shows for the server's response. */
   async function execute(block: Locator): Promise<Shown> {
+    // A response shown already (a second Execute) is cleared first, so that the one read is the new one.
     const clear = block.locator('button.btn-clear');
-    if (await clear.count()) await clear.click();
+    if (await clear.count()) {
+      await clear.click();
+      await block.locator('.live-responses-table').waitFor({ state: 'detached' });
+    }
     await block.locator('button.execute').click();
     const row = block.locator('.live-responses-table tbody tr.response').first();
     const status = Number((await row.locator('td.response-col_status').innerText()).trim());
