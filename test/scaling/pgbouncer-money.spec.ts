@@ -1,6 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { startTestApp, type TestApp } from '../support/app';
+import { createUser, fundedUser } from '../support/factories';
+import { expectLedgerConsistent } from '../support/ledger-checks';
 import { testServer } from '../support/test-env';
 import { PgBouncer } from './support/pgbouncer';
 
@@ -48,6 +52,41 @@ describe('through pgbouncer (transaction pooling)', () => {
       expect(pids.size).toBeLessThanOrEqual(4);
     } finally {
       await t.close();
+    }
+  });
+
+  it('works behind session pooling too (DB_POOLER=session): settings from the role, a transfer moves money', async () => {
+    const session = new PgBouncer({ poolMode: 'session', poolSize: 4 });
+    await session.start(testServer());
+    // This test picks its own pooler: the suite's switch would point the app at the transaction one.
+    delete process.env.HFTS_TEST_PGBOUNCER_PORT;
+    let t: TestApp | undefined;
+    try {
+      t = await startTestApp({
+        POSTGRES_HOST: '127.0.0.1',
+        POSTGRES_PORT: String(session.port),
+        DB_POOLER: 'session',
+      });
+      const [r] = await t.app
+        .get(DataSource)
+        .query<Array<{ role: string; st: string }>>(
+          `SELECT current_user AS role, current_setting('statement_timeout') AS st`,
+        );
+      expect(r).toEqual({ role: 'hfts_app', st: '10s' });
+      const admin = await createUser(t, { role: 'ADMIN' });
+      const a = await fundedUser(t, admin, '10');
+      const b = await fundedUser(t, admin, '0');
+      const res = await request(t.server)
+        .post('/api/v1/transfers')
+        .auth(a.user.token, { type: 'bearer' })
+        .set('Idempotency-Key', randomUUID())
+        .send({ toWalletId: b.wallet.id, amount: '4', currency: 'USD' });
+      expect(res.status).toBe(201);
+      await expectLedgerConsistent(t, admin);
+    } finally {
+      process.env.HFTS_TEST_PGBOUNCER_PORT = String(bouncer.port);
+      await t?.close();
+      await session.stop();
     }
   });
 
