@@ -54,8 +54,11 @@ function runSeed(
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // A seed that hangs is stopped, so that it cannot outlive the test.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 480_000);
     child.on('error', reject);
     child.on('close', (status) => {
+      clearTimeout(timer);
       if (status !== 0) return reject(new Error(`seed exited ${status}: ${stderr}`));
       resolve({ status, stderr, result: JSON.parse(stdout) as Seeded });
     });
