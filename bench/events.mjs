@@ -215,7 +215,7 @@ export async function eventsScenario(ctx, o) {
     // Drain: how long after the load the relay has published everything (and the webhooks, delivered).
     const stopped = Date.now();
     const drain = { natsMs: null, webhookMs: null };
-    while (Date.now() - stopped < 120000 && (drain.natsMs === null || drain.webhookMs === null)) {
+    while (Date.now() - stopped < 60000 && (drain.natsMs === null || drain.webhookMs === null)) {
       const text = await fetch(`${instance.base}/metrics`).then((x) => x.text());
       const l = metricValues(text, 'events_outbox_lag_seconds');
       if (drain.natsMs === null && !l['{state="unrelayed"}'] && !l['{state="unsequenced"}'])
