@@ -4,10 +4,12 @@
 // The same closed-loop transfer load (uniform over the seeded wallets) runs against one instance with all
 // connections, then against both with half the connections each, as a round-robin load balancer would
 // spread them (no balancer process in between: its cost is left out). Prints transfers/s and latency of
-// each, and the CPU each process used; money must be conserved afterwards, and no response may be a 5xx.
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+// each, and the CPU each process used. Then, when Debian's pgbouncer is installed, one instance alone
+// through it (DB_POOLER=transaction); money must be conserved afterwards, and no response may be a 5xx.
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort } from '../scripts/lib/free-port.cjs';
@@ -19,6 +21,7 @@ import { checkAccess, seedWallets } from './seeding.mjs';
 import { ADMIN, build, SECRET, startService } from './service.mjs';
 
 const TICKS = 100;
+const PGBOUNCER = '/usr/sbin/pgbouncer';
 const cpuSeconds = (pid) => {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -29,7 +32,7 @@ const cpuSeconds = (pid) => {
 };
 
 /** A second instance of the built service on the first one's database (already migrated and seeded). */
-async function startSecond(db) {
+async function startSecond(db, extraEnv = {}) {
   const port = await freePort();
   const child = spawn(process.execPath, ['dist/src/main.js'], {
     env: {
@@ -49,6 +52,7 @@ async function startSecond(db) {
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
       BCRYPT_COST: '10',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -75,6 +79,59 @@ async function startSecond(db) {
     async stop() {
       child.kill('SIGTERM');
       return exited;
+    },
+  };
+}
+
+/**
+ * Debian's pgbouncer in transaction pooling mode in front of `db`, on a free loopback port (as the
+ * scaling suite starts it: test/scaling/support/pgbouncer.ts); undefined when it is not installed.
+ */
+async function startPgBouncer(db, poolSize) {
+  if (!existsSync(PGBOUNCER)) return undefined;
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'hfts-bench-pgbouncer-'));
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'userlist.txt'), `"${db.user}" "${db.password}"\n`);
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `* = host=${db.host} port=${db.port}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${poolSize}`,
+      'max_client_conn = 1000',
+    ].join('\n') + '\n',
+  );
+  for (const f of ['userlist.txt', 'pgbouncer.ini']) chmodSync(join(dir, f), 0o644);
+  // pgbouncer refuses to run as root.
+  const id = (flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  const user = process.getuid?.() === 0 ? { uid: id('-u'), gid: id('-g') } : {};
+  const child = spawn(PGBOUNCER, [join(dir, 'pgbouncer.ini')], { ...user, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  for (let i = 0; ; i++) {
+    const c = new pg.Client({ ...db, host: '127.0.0.1', port, database: 'postgres' });
+    const ok = await c.connect().then(
+      () => true,
+      () => false,
+    );
+    await c.end().catch(() => undefined);
+    if (ok) break;
+    if (i > 50) throw new Error('pgbouncer did not start');
+    await sleep(100);
+  }
+  return {
+    db: { ...db, host: '127.0.0.1', port },
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -133,6 +190,8 @@ export async function runInstances(argv) {
   const pool = new pg.Pool({ ...first.db, max: 4 });
   const q = (sql, params) => pool.query(sql, params).then((r) => r.rows);
   let second;
+  let third;
+  let bouncer;
   let result;
   let failure;
   try {
@@ -153,6 +212,21 @@ export async function runInstances(argv) {
     log(
       `  ${double.transfersPerSecond} transfers/s, p99 ${double.latencyMs.map((l) => l.p99).join(' / ')} ms`,
     );
+    // One more instance, alone, through pgbouncer (transaction pooling, as many server connections as
+    // the others' pools): what the pooler and unnamed statements cost.
+    bouncer = await startPgBouncer(first.db, 10);
+    let pooled;
+    if (bouncer) {
+      await second.stop();
+      second = undefined;
+      third = await startSecond(bouncer.db, { DB_POOLER: 'transaction' });
+      log('1 instance through pgbouncer (transaction pooling)');
+      pooled = await measure([{ base: third.base, pid: third.pid }], users, d, {
+        connections: o.connections,
+        duration: o.seconds,
+      });
+      log(`  ${pooled.transfersPerSecond} transfers/s, p99 ${pooled.latencyMs[0].p99} ms`);
+    } else log(`no ${PGBOUNCER}: no run through pgbouncer`);
     const money = await checkMoney(q, first.base);
     result = {
       date: new Date().toISOString(),
@@ -161,6 +235,7 @@ export async function runInstances(argv) {
       options: o,
       single,
       double,
+      pooled,
       speedup: +(double.transfersPerSecond / Math.max(1, single.transfersPerSecond)).toFixed(2),
       money,
     };
@@ -168,8 +243,17 @@ export async function runInstances(argv) {
     failure = err;
   }
   await pool.end();
+  if (third) await third.stop();
+  if (bouncer) await bouncer.stop();
   if (second) await second.stop();
   await first.stop();
+  if (first.external) {
+    // The bench's own database on the server named by POSTGRES_HOST: dropped, as the embedded one is.
+    const admin = new pg.Client({ ...first.db, database: 'postgres' });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${first.db.database} WITH (FORCE)`);
+    await admin.end();
+  }
   if (failure) {
     console.error(failure);
     return 1;
@@ -181,7 +265,7 @@ export async function runInstances(argv) {
       `(x${result.speedup}); money ${result.money.conserved ? 'conserved' : 'NOT CONSERVED'}`,
   );
   if (!result.money.conserved) console.error('MONEY NOT CONSERVED');
-  const errors = result.single.errors + result.double.errors;
+  const errors = result.single.errors + result.double.errors + (result.pooled?.errors ?? 0);
   if (errors) console.error(`the service erred: ${errors} responses were 5xx or none`);
   return result.money.conserved && errors === 0 ? 0 : 1;
 }
