@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Pool } from 'pg';
+import { Pool, type PoolConfig } from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { DataSource } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
@@ -72,7 +72,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   onApplicationBootstrap(): void {
     if (!this.config.env.WEBHOOK_DISPATCHER) return;
     const o = this.dataSource.options as PostgresConnectionOptions;
-    const extra = (o.extra ?? {}) as { options?: string; connectionTimeoutMillis?: number };
+    const extra = (o.extra ?? {}) as Pick<PoolConfig, 'Client'> & {
+      options?: string;
+      connectionTimeoutMillis?: number;
+    };
     this.pool = new Pool({
       host: o.host,
       port: o.port,
@@ -81,6 +84,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       database: o.database,
       max: 2,
       application_name: 'hfts-webhooks',
+      // A POSTGRES_HOST list: the primary locator's Client, so this pool follows a failover too.
+      Client: extra.Client,
       // The jobs and their log may lose their last moments in a database crash: that only re-sends
       // (delivery is at least once) or re-fans a range (UNIQUE drops it). Not waiting for each commit's
       // WAL flush keeps this pool's commits off the disk the money movements wait on.

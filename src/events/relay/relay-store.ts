@@ -1,4 +1,4 @@
-import { Pool, type PoolClient } from 'pg';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
 import { EVENT_COLUMNS, type EventRow } from '../event.record';
@@ -24,7 +24,10 @@ export class RelayStore {
   /** A pool of two (a pass, and a scrape of the lag) on the same server, as the same role, as the app's. */
   static onSameDatabase(dataSource: DataSource, stream: string): RelayStore {
     const o = dataSource.options as PostgresConnectionOptions;
-    const extra = (o.extra ?? {}) as { options?: string; connectionTimeoutMillis?: number };
+    const extra = (o.extra ?? {}) as Pick<PoolConfig, 'Client'> & {
+      options?: string;
+      connectionTimeoutMillis?: number;
+    };
     const pool = new Pool({
       host: o.host,
       port: o.port,
@@ -32,6 +35,8 @@ export class RelayStore {
       password: typeof o.password === 'string' ? o.password : undefined,
       database: o.database,
       application_name: 'hfts-relay',
+      // A POSTGRES_HOST list: the primary locator's Client, so this pool follows a failover too.
+      Client: extra.Client,
       options: extra.options,
       connectionTimeoutMillis: extra.connectionTimeoutMillis ?? 5000,
       keepAlive: true,
