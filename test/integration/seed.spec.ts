@@ -33,12 +33,17 @@ const EXPECTED = [
   ['carol', 'carol.demo@example.com', 'EUR', '500.0000'],
 ];
 
-/** Runs `node scripts/seed.mjs --json` as `npm run seed` does, with only the environment given. */
+/**
+ * Runs `node scripts/seed.mjs --json` (or, with `table`, the plain `npm run seed` output) with only the
+ * environment given.
+ */
 function runSeed(
   env: Record<string, string>,
-): Promise<{ status: number | null; stderr: string; result: Seeded }> {
+  table = false,
+): Promise<{ stdout: string; stderr: string; result: Seeded }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'scripts', 'seed.mjs'), '--json'], {
+    const args = [join(ROOT, 'scripts', 'seed.mjs'), ...(table ? [] : ['--json'])];
+    const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
@@ -60,7 +65,7 @@ function runSeed(
     child.on('close', (status) => {
       clearTimeout(timer);
       if (status !== 0) return reject(new Error(`seed exited ${status}: ${stderr}`));
-      resolve({ status, stderr, result: JSON.parse(stdout) as Seeded });
+      resolve({ stdout, stderr, result: (table ? undefined : JSON.parse(stdout)) as Seeded });
     });
   });
 }
@@ -206,9 +211,13 @@ describe('npm run seed', () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'hfts-seed-')), 'postgres');
     try {
       // Nothing running there: the seed starts the embedded server, seeds it and stops it.
-      const own = await runSeed({ EMBEDDED_PG_DIR: dataDir, POSTGRES_DB: 'hfts_seed' });
+      const own = await runSeed({ EMBEDDED_PG_DIR: dataDir, POSTGRES_DB: 'hfts_seed' }, true);
       expect(own.stderr).toMatch(/starting the embedded PostgreSQL/);
-      expect(own.result.users.map((u) => [u.key, u.email, u.currency, u.balance])).toEqual(EXPECTED);
+      // The table: a row per demo user with its balance, then a bearer token each.
+      for (const [key, email, currency, balance] of EXPECTED) {
+        expect(own.stdout).toMatch(new RegExp(`^${key} +${email} .* ${balance} ${currency}$`, 'm'));
+        expect(own.stdout).toMatch(new RegExp(`^${key} +eyJ[\\w-]+\\.[\\w-]+\\.[\\w-]+$`, 'm'));
+      }
 
       // The service running on that directory, as `npm start` runs it: the seed uses its PostgreSQL (neither
       // stopping nor restarting it), and the running service accepts the tokens printed.
@@ -216,9 +225,7 @@ describe('npm run seed', () => {
       try {
         const again = await runSeed({ EMBEDDED_PG_DIR: dataDir, POSTGRES_DB: 'hfts_seed' });
         expect(again.stderr).toMatch(/already running/);
-        expect(again.result.users.map((u) => [u.key, u.balance])).toEqual(
-          own.result.users.map((u) => [u.key, u.balance]),
-        );
+        expect(again.result.users.map((u) => [u.key, u.email, u.currency, u.balance])).toEqual(EXPECTED);
         for (const u of again.result.users) {
           const me = await request(service.url).get('/api/v1/wallets/me').auth(u.token, { type: 'bearer' });
           expect([u.key, me.status, me.body.balance]).toEqual([u.key, 200, u.balance]);
