@@ -26,6 +26,13 @@ export interface RequestFacts {
   code?: string;
 }
 
+/** Requests without a line: liveness probes and scrapes, every few seconds from every instance. */
+const UNLOGGED = new Set(['/health/live', '/metrics']);
+
+function urlPath(req: IncomingMessage & { originalUrl?: string }): string {
+  return (req.originalUrl ?? req.url ?? '').split('?')[0];
+}
+
 const facts = new WeakMap<ServerResponse, RequestFacts>();
 
 /**
@@ -103,7 +110,8 @@ export function loggerOptions(config: AppConfig): Params {
       // Called when the request starts (nothing noted yet) and for its line, once the answer is sent.
       customProps: (_req, res) => facts.get(res) ?? {},
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-      autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/metrics' },
+      // originalUrl: inside Nest's middleware (middie) req.url has lost the part the route matched.
+      autoLogging: { ignore: (req) => UNLOGGED.has(urlPath(req)) },
     },
     forRoutes: ['*path'],
   };

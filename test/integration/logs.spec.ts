@@ -40,6 +40,9 @@ describe('logs (the built service, every stdout line)', () => {
       expect(created.status).toBe(201);
       ids.traced = created.headers.get('x-request-id')!;
       await logIn(service, ADMIN.email, ADMIN.password);
+      // Neither a liveness probe nor a scrape gets a line.
+      expect((await call(service, 'GET', '/metrics')).status).toBe(200);
+      expect((await call(service, 'GET', '/health/live')).status).toBe(200);
 
       // A 5xx: the service's database stops taking connections.
       const admin = new Client({ ...testServer(), database: 'postgres' });
@@ -83,6 +86,13 @@ describe('logs (the built service, every stdout line)', () => {
     }
     expect(lines.some((l) => l.msg === 'Nest application successfully started')).toBe(true);
     expect(lines.at(-1)?.msg).toBe('Stopped cleanly');
+  });
+
+  it('writes no line for liveness probes and scrapes', () => {
+    const urls = lines.map((l) => (l.req as { url?: string } | undefined)?.url);
+    expect(urls).toContain('/api/v1/wallets/me');
+    expect(urls).not.toContain('/metrics');
+    expect(urls).not.toContain('/health/live');
   });
 
   it('logs a 4xx at info with its route, problem code, request id and, when known, the user', () => {
