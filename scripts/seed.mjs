@@ -76,13 +76,14 @@ function compile() {
 function runningServerPort(dataDir) {
   const file = join(dataDir, 'postmaster.pid');
   if (!existsSync(file)) return undefined;
-  const [pid, , , port] = readFileSync(file, 'utf8').split('\n');
+  const [pid, , , port] = readFileSync(file, 'utf8').split('\n').map(Number);
+  if (!(pid > 0)) return undefined;
   try {
-    process.kill(Number(pid), 0);
+    process.kill(pid, 0);
   } catch {
     return undefined;
   }
-  return Number(port) || undefined;
+  return port || undefined;
 }
 
 /** The configured database, and how to let go of it. */
