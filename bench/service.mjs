@@ -77,9 +77,18 @@ export async function startService(stamp) {
     await sleep(500);
   }
   if (!external) {
-    const m = /Using PostgreSQL \(embedded\) at ([\d.]+):(\d+)\/(\w+)/.exec(output);
-    if (!m) throw new Error(`embedded database address not found in the log:\n${output}`);
-    db = { host: m[1], port: Number(m[2]), user: 'postgres', password: 'postgres', database: m[3] };
+    // The server's port is the 4th line of its postmaster.pid (the service logs it only at info level,
+    // and the bench runs it at warn).
+    const pid = readFileSync(`${pgDir}/postmaster.pid`, 'utf8').split('\n');
+    const port = Number(pid[3]);
+    if (!port) throw new Error(`embedded database port not found in ${pgDir}/postmaster.pid:\n${output}`);
+    db = {
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      password: 'postgres',
+      database: env.POSTGRES_DB ?? 'hfts_db',
+    };
   }
 
   // Peak RSS, sampled every 200 ms for the whole run.

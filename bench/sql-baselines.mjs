@@ -22,9 +22,20 @@ export const pgbenchVersion = () =>
   PGBENCH ? spawnSync(PGBENCH, ['--version'], { encoding: 'utf8' }).stdout.trim() : null;
 
 /**
+ * The event the service writes with each transfer (the outbox, issue 15): the transaction in its API form,
+ * about the same size as the service's.
+ */
+const EVENT_JSON = (tx, src, dst) =>
+  `jsonb_build_object('id', ${tx}, 'type', 'TRANSFER', 'status', 'COMPLETED', 'sourceWalletId', ${src},
+     'destinationWalletId', ${dst}, 'amount', '0.0100', 'heldAmount', null, 'currency', 'USD',
+     'description', null, 'reference', null, 'failureReason', null, 'holdExpiresAt', null,
+     'createdAt', now(), 'completedAt', now(), 'metadata', '{}'::jsonb, 'refundedAmount', '0.0000',
+     'originalTransactionId', null)`;
+
+/**
  * One transfer per transaction, as the service's write does it: the two wallets updated in id order
  * (balance -/+ 0.01, version + 1, updated_at), the transaction row, its two ledger entries with the
- * balances the UPDATEs returned. The service also reads the state first and stores the idempotency
+ * balances the UPDATEs returned, and its event. The service also reads the state first and stores the idempotency
  * record in the same statement; this script does neither, so it is a limit, not a twin.
  */
 export function perRequestScript(d) {
@@ -47,6 +58,10 @@ INSERT INTO transactions (type, status, source_wallet_id, destination_wallet_id,
 INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after) VALUES
  (:src, :tx, -0.01, CASE WHEN :dlo = -1 THEN :lo_balance::numeric ELSE :hi_balance::numeric END),
  (:dst, :tx, 0.01, CASE WHEN :dlo = -1 THEN :hi_balance::numeric ELSE :lo_balance::numeric END);
+INSERT INTO events (id, type, wallet_ids, user_ids, data)
+ SELECT gen_random_uuid(), 'transaction.completed', ARRAY[:src::uuid, :dst::uuid], ARRAY[s.user_id, r.user_id],
+        jsonb_build_object('transaction', ${EVENT_JSON(':tx::uuid', ':src::uuid', ':dst::uuid')})
+   FROM bench_wallets s, bench_wallets r WHERE s.n = :a AND r.n = :b;
 END;
 `;
 }
@@ -65,7 +80,8 @@ export function setBasedScript(d, perStatement = 10) {
   ).join(', ');
   return `${sets.join('\n')}
 WITH p(i, a, b) AS (VALUES ${values}),
- t AS MATERIALIZED (SELECT p.i, gen_random_uuid() AS id, s.id AS src, s.user_id AS initiator, r.id AS dst
+ t AS MATERIALIZED (SELECT p.i, gen_random_uuid() AS id, s.id AS src, s.user_id AS initiator, r.id AS dst,
+               r.user_id AS receiver
         FROM p JOIN bench_wallets s ON s.n = p.a JOIN bench_wallets r ON r.n = p.b),
  e AS (SELECT i, id AS tx, src AS wallet, -0.01::numeric AS amount FROM t
        UNION ALL SELECT i, id, dst, 0.01 FROM t),
@@ -75,7 +91,10 @@ WITH p(i, a, b) AS (VALUES ${values}),
            FROM lk JOIN net ON net.id = lk.id WHERE w.id = lk.id
          RETURNING w.id, w.balance - net.delta AS before),
  ti AS (INSERT INTO transactions (id, type, status, source_wallet_id, destination_wallet_id, amount, currency, initiated_by, completed_at)
-        SELECT id, 'TRANSFER', 'COMPLETED', src, dst, 0.01, 'USD', initiator, now() FROM t)
+        SELECT id, 'TRANSFER', 'COMPLETED', src, dst, 0.01, 'USD', initiator, now() FROM t),
+ ev AS (INSERT INTO events (id, type, wallet_ids, user_ids, data)
+        SELECT gen_random_uuid(), 'transaction.completed', ARRAY[src, dst], ARRAY[initiator, receiver],
+               jsonb_build_object('transaction', ${EVENT_JSON('t.id', 't.src', 't.dst')}) FROM t)
 INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after)
 SELECT e.wallet, e.tx, e.amount, upd.before + sum(e.amount) OVER (PARTITION BY e.wallet ORDER BY e.i)
   FROM e JOIN upd ON upd.id = e.wallet;
