@@ -38,6 +38,7 @@ export class WebhooksController {
     400,
     'VALIDATION_FAILED, MALFORMED_JSON, or WEBHOOK_URL_REFUSED: not https, or resolving to a loopback, private or link-local address',
   ])
+  @ApiProblems([422, 'CONSTRAINT_VIOLATION: you already have the most endpoints a user may have (10)'])
   create(@CurrentUser() user: AuthUser, @Body() dto: CreateWebhookDto): Promise<CreatedWebhookDto> {
     return this.webhooks.register(user.id, dto);
   }

@@ -24,18 +24,28 @@ const PUBLIC_COLUMNS = 'id, url, event_types, created_at';
 export class WebhooksRepository {
   constructor(private readonly dataSource: DataSource) {}
 
+  /**
+   * Registers an endpoint unless the user already has `max`; null when they have. The count and the insert
+   * run under a per-user advisory lock, so concurrent registrations cannot pass the limit together.
+   */
   async create(
     userId: string,
     url: string,
     eventTypes: string[] | null,
     secret: string,
-  ): Promise<WebhookEndpointRow> {
-    const rows = await this.dataSource.query<WebhookEndpointRow[]>(
-      `INSERT INTO webhook_endpoints (user_id, url, event_types, secret) VALUES ($1, $2, $3, $4)
-       RETURNING ${PUBLIC_COLUMNS}`,
-      [userId, url, eventTypes, secret],
-    );
-    return rows[0];
+    max: number,
+  ): Promise<WebhookEndpointRow | null> {
+    return this.dataSource.transaction(async (m) => {
+      await m.query(`SELECT pg_advisory_xact_lock(hashtext('hfts.webhooks.' || $1))`, [userId]);
+      const rows = await m.query<WebhookEndpointRow[]>(
+        `INSERT INTO webhook_endpoints (user_id, url, event_types, secret)
+         SELECT $1, $2, $3, $4
+          WHERE (SELECT count(*) FROM webhook_endpoints WHERE user_id = $1 AND deleted_at IS NULL) < $5
+         RETURNING ${PUBLIC_COLUMNS}`,
+        [userId, url, eventTypes, secret, max],
+      );
+      return rows[0] ?? null;
+    });
   }
 
   async listMine(userId: string): Promise<WebhookEndpointRow[]> {

@@ -7,6 +7,8 @@ import { resolveWebhookTarget, UrlRefused } from './url-guard';
 import { WebhooksRepository } from './webhooks.repository';
 
 const DELIVERY_LOG_LIMIT = 100;
+/** Endpoints one user may have: each event is sent once per endpoint, so this bounds the fan-out a user can cause. */
+export const MAX_ENDPOINTS_PER_USER = 10;
 
 /**
  * Registration, listing and deletion of webhook endpoints, and their delivery log. The secret is made
@@ -29,7 +31,19 @@ export class WebhooksService {
     }
     // Standard Webhooks: `whsec_` and base64 of the key; 24 bytes is its minimum, 32 gives HMAC-SHA256 a full key.
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    const row = await this.repository.create(userId, dto.url, dto.eventTypes ?? null, secret);
+    const row = await this.repository.create(
+      userId,
+      dto.url,
+      dto.eventTypes ?? null,
+      secret,
+      MAX_ENDPOINTS_PER_USER,
+    );
+    if (!row) {
+      throw new AppError(
+        'CONSTRAINT_VIOLATION',
+        `At most ${MAX_ENDPOINTS_PER_USER} webhook endpoints per user: delete one first`,
+      );
+    }
     return CreatedWebhookDto.from(row, secret);
   }
 

@@ -248,6 +248,24 @@ describe('webhooks', () => {
     }
   });
 
+  it('allows at most 10 endpoints per user, also to concurrent registrations', async () => {
+    const user = await createUser(t);
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => register(t, user, { url: `https://93.184.215.14/hook/${i}` })),
+    );
+    const created = results.filter((r) => r.status === 201);
+    expect(created).toHaveLength(10);
+    for (const r of results.filter((x) => x.status !== 201)) {
+      expect([r.status, (r.body as { code: string }).code]).toEqual([422, 'CONSTRAINT_VIOLATION']);
+    }
+    await request(t.server)
+      .delete(`/api/v1/webhooks/${(created[0].body as Registered).id}`)
+      .auth(user.token, { type: 'bearer' })
+      .expect(204);
+    expect((await register(t, user, { url: 'https://93.184.215.14/again' })).status).toBe(201);
+    expect((await register(t, user, { url: 'https://93.184.215.14/more' })).status).toBe(422);
+  });
+
   it('lists endpoints without their secret, scoped to their owner; deletion stops deliveries', async () => {
     const frank = await fundedUser(t, admin, '100');
     const grace = await fundedUser(t, admin, '100');
