@@ -9,9 +9,11 @@
 // NATS_URL: a control run, to tell the relay's cost from the second instance's own difference.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { connect } from 'nats';
 import pg from 'pg';
 import { freePort } from '../scripts/lib/free-port.cjs';
 import { distribution } from './distributions.mjs';
@@ -64,12 +66,23 @@ async function startRelayInstance(db, stream, prefix) {
   }
   return {
     base,
+    pid: child.pid,
     output: () => output,
     async stop() {
       child.kill('SIGTERM');
       return exited;
     },
   };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (0 when it is gone). */
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ
+  } catch {
+    return 0;
+  }
 }
 
 /** A webhook receiver that answers 204 at once, counting what it got. */
@@ -128,21 +141,33 @@ async function api(base, method, path, token, body) {
  */
 export async function eventsScenario(ctx, o) {
   const d = distribution(`uniform-${o.wallets}`, o.wallets);
-  const load = (base, duration) =>
-    transferLoad({ base, users: ctx.users }, d, { connections: o.connections, duration });
+  // One closed-loop run, with the CPU the serving process spent per transfer (less noisy than transfers/s
+  // on a shared machine: what the relays cost the instance that runs them).
+  const load = async (base, duration, pid) => {
+    const cpu0 = pid ? cpuSeconds(pid) : 0;
+    const r = await transferLoad({ base, users: ctx.users }, d, { connections: o.connections, duration });
+    const ms = pid && r.transfers ? +(((cpuSeconds(pid) - cpu0) * 1000) / r.transfers).toFixed(3) : null;
+    return { ...r, serviceCpuMsPerTransfer: ms };
+  };
   const tps = (r) => Math.round(r.transfers / r.seconds);
-  const figures = (r) => ({ transfersPerSecond: tps(r), latencyMs: r.latencyMs, refused: r.refused });
+  const figures = (r) => ({
+    transfersPerSecond: tps(r),
+    serviceCpuMsPerTransfer: r.serviceCpuMsPerTransfer,
+    latencyMs: r.latencyMs,
+    refused: r.refused,
+  });
+  const offPid = ctx.service?.pid;
   const tag = Date.now().toString(36);
   const stream = `HFTS_BENCH_${tag}`;
   const prefix = `hfts_bench_${tag}.events`;
 
   log(`events: relays off, ${o.connections} connections, ${o.seconds} s`);
-  const offBefore = await load(ctx.base, o.seconds);
+  const offBefore = await load(ctx.base, o.seconds, offPid);
 
   // The new stream starts from now: the events of the earlier scenarios are not part of this measurement.
-  await ctx.q(
+  const [{ from }] = await ctx.q(
     `INSERT INTO event_relay_cursors (stream, last_sequence)
-     SELECT $1, coalesce(max(sequence), 0) FROM events`,
+     SELECT $1, coalesce(max(sequence), 0) FROM events RETURNING last_sequence::text AS from`,
     [stream],
   );
   const receiver = await startReceiver();
@@ -151,14 +176,18 @@ export async function eventsScenario(ctx, o) {
   let webhookAvailable = false;
   try {
     log('events: warm-up of the relay instance');
-    await load(on.base, o.warmupSeconds);
-    runs.nats = await measureOn(on, () => load(on.base, o.seconds), 'NATS');
+    await load(on.base, Math.max(5, o.warmupSeconds));
+    runs.nats = await measureOn(on, () => load(on.base, o.seconds, on.pid), 'NATS');
     const admin = (await api(on.base, 'POST', '/auth/login', undefined, ADMIN)).body.accessToken;
     const hook = await api(on.base, 'POST', '/webhooks', admin, { url: receiver.url });
     webhookAvailable = hook.status === 201;
     if (webhookAvailable) {
       try {
-        runs.natsAndWebhook = await measureOn(on, () => load(on.base, o.seconds), 'NATS and a webhook');
+        runs.natsAndWebhook = await measureOn(
+          on,
+          () => load(on.base, o.seconds, on.pid),
+          'NATS and a webhook',
+        );
         runs.natsAndWebhook.webhook.received = receiver.received();
       } finally {
         await api(on.base, 'DELETE', `/webhooks/${hook.body.id}`, admin);
@@ -171,15 +200,22 @@ export async function eventsScenario(ctx, o) {
     if (code !== 0) log(`events: relay instance exited with ${code}`, on.output().slice(-2000));
     await receiver.close();
   }
+  // Each event once: the stream (its own, deleted now) holds exactly the events numbered after `from`.
+  const [{ events }] = await ctx.q(`SELECT count(*)::int AS events FROM events WHERE sequence > $1`, [from]);
+  const nc = await connect({ servers: NATS_URL });
+  const jsm = await nc.jetstreamManager();
+  const stored = process.env.BENCH_EVENTS_CONTROL ? null : (await jsm.streams.info(stream)).state.messages;
+  await jsm.streams.delete(stream).catch(() => undefined);
+  await nc.close();
+  if (stored !== null && stored !== events) log(`events: FAILED: ${events} events, ${stored} in the stream`);
 
   log(`events: relays off again, ${o.connections} connections, ${o.seconds} s`);
-  const offAfter = await load(ctx.base, o.seconds);
+  const offAfter = await load(ctx.base, o.seconds, offPid);
   const off = (tps(offBefore) + tps(offAfter)) / 2;
   const ratio = (run) => (run ? +(run.transfersPerSecond / Math.max(1, off)).toFixed(2) : null);
   const all = runs.natsAndWebhook ?? runs.nats;
   const r = {
     target: EVENTS_TARGET,
-    stream,
     offBefore: figures(offBefore),
     offAfter: figures(offAfter),
     nats: runs.nats,
@@ -188,6 +224,7 @@ export async function eventsScenario(ctx, o) {
     ratio: ratio(all),
     ratioNatsOnly: ratio(runs.nats),
     webhookAvailable,
+    stream: { events, stored },
     errors: offBefore.errors + offAfter.errors + runs.nats.errors + (runs.natsAndWebhook?.errors ?? 0),
   };
   log('events', JSON.stringify(r));
@@ -270,7 +307,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       connections: o.connections,
       duration: o.warmupSeconds,
     });
-    await eventsScenario({ base: service.base, db: service.db, users, q }, o);
+    await eventsScenario({ base: service.base, db: service.db, service, users, q }, o);
   } catch (err) {
     console.error(err);
     failed = true;
