@@ -217,6 +217,10 @@ export class WebhookJobs {
 
   private async transaction<T>(work: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
+    // pg's Pool stops listening to a client it hands out: a server dying mid-transaction (a failover)
+    // would otherwise be an unhandled 'error' event that ends the process. The transaction fails on its own.
+    const lost = (): void => undefined;
+    c.on('error', lost);
     try {
       await c.query('BEGIN');
       const result = await work(c);
@@ -226,6 +230,7 @@ export class WebhookJobs {
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      c.off('error', lost);
       c.release();
     }
   }
