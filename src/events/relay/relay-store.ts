@@ -65,6 +65,10 @@ export class RelayStore {
    */
   async pass(limit: number, publish: (events: EventRow[]) => Promise<BatchResult>): Promise<number> {
     const client = await this.pool.connect();
+    // pg's Pool stops listening to a client it hands out: a server dying during the pass (a failover)
+    // would otherwise be an unhandled 'error' event that ends the process. The pass fails on its own.
+    const lost = (): void => undefined;
+    client.on('error', lost);
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -100,6 +104,7 @@ export class RelayStore {
       if (broken) await rollback(client);
       throw err;
     } finally {
+      client.off('error', lost);
       client.release(broken);
     }
   }
