@@ -3627,6 +3627,16 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
+      /** @description CONSTRAINT_VIOLATION: you already have the most endpoints a user may have (10) */
+      422: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
       /** @description RATE_LIMITED: too many requests, see Retry-After */
       429: {
         headers: {
