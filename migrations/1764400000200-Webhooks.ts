@@ -50,6 +50,10 @@ export class Webhooks1764400000200 implements MigrationInterface {
     await q.query(
       `CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'PENDING'`,
     );
+    // An endpoint's oldest due job (the claim's probe, one per endpoint).
+    await q.query(
+      `CREATE INDEX webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE state = 'PENDING'`,
+    );
     await q.query(
       `CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (endpoint_id) WHERE state = 'PENDING' AND lease_until IS NOT NULL`,
     );

@@ -96,20 +96,25 @@ export class WebhookJobs {
    */
   async claim(limit: number, perEndpoint: number, leaseMs: number): Promise<ClaimedJob[]> {
     const rows = await this.transaction(async (c) => {
+      // Endpoints with due work, the longest-waiting first (no endpoint's backlog starves the others).
+      // One index probe per endpoint (webhook_deliveries_endpoint_due), never a scan of a backlog.
       const due = await c.query<{ id: string }>(
         `SELECT w.id FROM webhook_endpoints w
+          CROSS JOIN LATERAL (
+            SELECT d.next_attempt_at FROM webhook_deliveries d
+             WHERE d.endpoint_id = w.id AND d.state = 'PENDING' AND d.next_attempt_at <= now()
+               AND (d.lease_until IS NULL OR d.lease_until <= now())
+             ORDER BY d.next_attempt_at LIMIT 1
+          ) oldest
           WHERE w.deleted_at IS NULL
-            AND w.id IN (SELECT DISTINCT endpoint_id FROM webhook_deliveries
-                          WHERE state = 'PENDING' AND next_attempt_at <= now()
-                            AND (lease_until IS NULL OR lease_until <= now())
-                          LIMIT 1000)
+          ORDER BY oldest.next_attempt_at
           LIMIT 200
           FOR NO KEY UPDATE OF w SKIP LOCKED`,
       );
       if (due.rows.length === 0) return [];
       const claimed = await c.query<ClaimRow>(
         `WITH picked AS (
-           SELECT j.id FROM unnest($1::uuid[]) AS e(id)
+           SELECT j.id FROM unnest($1::uuid[]) WITH ORDINALITY AS e(id, n)
            CROSS JOIN LATERAL (
              SELECT d.id FROM webhook_deliveries d
               WHERE d.endpoint_id = e.id AND d.state = 'PENDING' AND d.next_attempt_at <= now()
@@ -120,6 +125,7 @@ export class WebhookJobs {
                                           AND b.lease_until > now()))
               FOR UPDATE SKIP LOCKED
            ) j
+           ORDER BY e.n
            LIMIT $3
          )
          UPDATE webhook_deliveries d
