@@ -7,7 +7,7 @@
  * The arrows point down: main.ts -> bootstrap/ -> app.module -> features (auth, users, wallets,
  * transfers, health) -> shared modules (metrics, redis, lifecycle, database, config) -> common/.
  */
-const FEATURES = '(auth|users|wallets|transfers|health|events)';
+const FEATURES = '(auth|users|wallets|transfers|health|events|webhooks)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
