@@ -64,15 +64,24 @@ export class WebhookJobs {
            SELECT id, type, sequence, created_at, user_ids FROM events
             WHERE sequence IS NOT NULL AND sequence > $1
             ORDER BY sequence LIMIT $2
+         ), matched AS (
+           -- The endpoints of the users each event touches (by the endpoints' user_id index) ...
+           SELECT w.id AS endpoint_id, w.created_at AS registered, w.event_types, b.id, b.type, b.sequence, b.created_at
+             FROM batch b
+            CROSS JOIN LATERAL unnest(b.user_ids) AS touched(user_id)
+             JOIN webhook_endpoints w ON w.user_id = touched.user_id AND w.deleted_at IS NULL
+           UNION
+           -- ... and every admin's endpoint.
+           SELECT w.id, w.created_at, w.event_types, b.id, b.type, b.sequence, b.created_at
+             FROM webhook_endpoints w
+             JOIN users u ON u.id = w.user_id AND u.role = 'ADMIN'
+            CROSS JOIN batch b
+            WHERE w.deleted_at IS NULL
          ), jobs AS (
            INSERT INTO webhook_deliveries (endpoint_id, event_id, event_sequence)
-           SELECT w.id, b.id, b.sequence
-             FROM batch b
-             JOIN webhook_endpoints w
-               ON w.deleted_at IS NULL AND w.created_at <= b.created_at
-              AND (w.event_types IS NULL OR b.type = ANY (w.event_types))
-             JOIN users u ON u.id = w.user_id
-            WHERE u.role = 'ADMIN' OR w.user_id = ANY (b.user_ids)
+           SELECT endpoint_id, id, sequence FROM matched
+            WHERE registered <= created_at AND (event_types IS NULL OR type = ANY (event_types))
+            ORDER BY sequence
            ON CONFLICT (endpoint_id, event_id) DO NOTHING
            RETURNING 1
          )
