@@ -164,17 +164,27 @@ export async function eventsScenario(ctx, o) {
   log(`events: relays off, ${o.connections} connections, ${o.seconds} s`);
   const offBefore = await load(ctx.base, o.seconds, offPid);
 
-  // The new stream starts from now: the events of the earlier scenarios are not part of this measurement.
-  const [{ from }] = await ctx.q(
-    `INSERT INTO event_relay_cursors (stream, last_sequence)
-     SELECT $1, coalesce(max(sequence), 0) FROM events RETURNING last_sequence::text AS from`,
+  // The new stream starts from now; once the relay instance is up and idle, its cursor is moved back by
+  // BACKLOG events (as after a NATS outage): how fast the relay drains an outbox, and its CPU per event.
+  const backlog = o.quick ? 5000 : 50000;
+  await ctx.q(
+    `INSERT INTO event_relay_cursors (stream, last_sequence) SELECT $1, coalesce(max(sequence), 0) FROM events`,
     [stream],
   );
   const receiver = await startReceiver();
   const on = await startRelayInstance(ctx.db, stream, prefix);
   const runs = {};
+  let from = '0';
   let webhookAvailable = false;
   try {
+    const [{ from: start }] = await ctx.q(
+      `UPDATE event_relay_cursors SET last_sequence = greatest(0, last_sequence - $2)
+        WHERE stream = $1 RETURNING last_sequence::text AS from`,
+      [stream, backlog],
+    );
+    from = start;
+    runs.backlog = await drainBacklog(on);
+    log('events: backlog', JSON.stringify(runs.backlog));
     log('events: warm-up of the relay instance');
     await load(on.base, Math.max(5, o.warmupSeconds));
     runs.nats = await measureOn(on, () => load(on.base, o.seconds, on.pid), 'NATS');
@@ -224,11 +234,37 @@ export async function eventsScenario(ctx, o) {
     ratio: ratio(all),
     ratioNatsOnly: ratio(runs.nats),
     webhookAvailable,
+    backlog: runs.backlog,
     stream: { events, stored },
     errors: offBefore.errors + offAfter.errors + runs.nats.errors + (runs.natsAndWebhook?.errors ?? 0),
   };
   log('events', JSON.stringify(r));
   return r;
+
+  /** From the relay instance's readiness until its outbox lag is 0: events relayed per second and CPU per event. */
+  async function drainBacklog(instance) {
+    const relayed = async () =>
+      metricValues(await fetch(`${instance.base}/metrics`).then((x) => x.text()), 'events_relayed_total')[
+        ''
+      ] ?? 0;
+    const started = Date.now();
+    const cpu0 = cpuSeconds(instance.pid);
+    const n0 = await relayed();
+    for (;;) {
+      const text = await fetch(`${instance.base}/metrics`).then((x) => x.text());
+      const l = metricValues(text, 'events_outbox_lag_seconds');
+      if (!l['{state="unrelayed"}'] || Date.now() - started > 120000) break;
+      await sleep(20);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const events = (await relayed()) - n0;
+    return {
+      events,
+      seconds: +seconds.toFixed(2),
+      eventsPerSecond: seconds > 0 ? Math.round(events / seconds) : null,
+      serviceCpuUsPerEvent: events ? Math.round(((cpuSeconds(instance.pid) - cpu0) * 1e6) / events) : null,
+    };
+  }
 
   /** One loaded run on the relay instance, with the outbox lag sampled every 250 ms and the drain after. */
   async function measureOn(instance, run, label) {
