@@ -35,7 +35,7 @@ export class WebhooksRepository {
     secret: string,
     max: number,
   ): Promise<WebhookEndpointRow | null> {
-    return this.dataSource.transaction(async (m) => {
+    const inserted = this.dataSource.transaction(async (m) => {
       await m.query(`SELECT pg_advisory_xact_lock(hashtext('hfts.webhooks.' || $1))`, [userId]);
       const rows = await m.query<WebhookEndpointRow[]>(
         `INSERT INTO webhook_endpoints (user_id, url, event_types, secret)
@@ -45,6 +45,12 @@ export class WebhooksRepository {
         [userId, url, eventTypes, secret, max],
       );
       return rows[0] ?? null;
+    });
+    // A failed statement's error carries the secret twice: TypeORM's QueryFailedError keeps the parameters,
+    // and PostgreSQL's DETAIL of a constraint violation shows the failing row. The error filter logs the
+    // error it is given (a time-out, a lost connection, a bug), so the secret is taken out of it first.
+    return inserted.catch((err: unknown) => {
+      throw withoutSecret(err, secret);
     });
   }
 
@@ -91,4 +97,18 @@ export class WebhooksRepository {
       [id, limit],
     );
   }
+}
+
+/** The error with `secret` replaced in its string fields and its driver error's, and no parameters. */
+function withoutSecret(err: unknown, secret: string): unknown {
+  for (const e of [err, (err as { driverError?: unknown } | null)?.driverError]) {
+    if (!e || typeof e !== 'object') continue;
+    const fields = e as Record<string, unknown>;
+    if ('parameters' in fields) fields.parameters = '[redacted]';
+    for (const [key, value] of Object.entries(fields)) {
+      if (typeof value === 'string' && value.includes(secret))
+        fields[key] = value.split(secret).join('[redacted]');
+    }
+  }
+  return err;
 }

@@ -3,10 +3,12 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { Pool } from 'pg';
+import { stdSerializers } from 'pino';
 import request from 'supertest';
 import { type HftsEvent, webhookReceiver } from '../../docs/examples/webhook-receiver';
 import { resolveWebhookTarget, UrlRefused } from '../../src/webhooks/url-guard';
 import { WebhookJobs } from '../../src/webhooks/webhook-jobs';
+import { WebhooksRepository } from '../../src/webhooks/webhooks.repository';
 import { WebhookSender } from '../../src/webhooks/webhook-sender';
 import { startTestApp, type TestApp } from '../support/app';
 import { counterTotal, eventually } from '../support/cluster';
@@ -337,6 +339,24 @@ describe('webhooks', () => {
       [fHook.id],
     );
     expect(rows).toEqual([{ secret: null }]);
+  });
+
+  it('keeps the secret out of the error a failed insert carries to the logs', async () => {
+    const user = await createUser(t);
+    const secret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+    // Longer than the table's CHECK allows (the DTO stops it first): the statement fails in PostgreSQL.
+    const failed = await t.app
+      .get(WebhooksRepository)
+      .create(user.id, `https://93.184.215.14/${'x'.repeat(3000)}`, null, secret, 10)
+      .then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
+    expect(failed).toBeInstanceOf(Error);
+    // As the error filter's logger writes it (pino's err serializer copies every own field).
+    const logged = JSON.stringify(stdSerializers.err(failed!));
+    expect(logged).toContain('webhook_endpoints');
+    expect(logged).not.toContain(secret);
   });
 
   it('is served by the receiver example of docs/examples, which verifies and drops duplicates', async () => {
