@@ -174,4 +174,64 @@ describe('webhook receivers down or slow', () => {
     expect(metrics).toMatch(/webhook_deliveries_total\{outcome="succeeded"\} [1-9]/);
     expect(metrics).toMatch(/^webhook_lag_seconds \d/m);
   });
+
+  it('keeps its jobs through a SIGKILL mid-delivery: they are sent again once their lease runs out', async () => {
+    const [, , payer, payee] = users;
+    const port = await freePort();
+    const held: Array<() => void> = [];
+    const delivered = new Map<string, number>();
+    let holding = true;
+    await listen(port, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const answer = (): void => {
+          const { id } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string };
+          delivered.set(id, (delivered.get(id) ?? 0) + 1);
+          res.writeHead(204).end();
+        };
+        // Before the kill, requests are held unanswered: the deliveries are in flight when it comes.
+        if (holding) held.push(answer);
+        else answer();
+      });
+    });
+    const hook = await client.call('POST', '/webhooks', payer.token, {
+      url: `http://127.0.0.1:${port}/hook`,
+    });
+    expect(hook.status).toBe(201);
+    const { id } = hook.body as { id: string };
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < 6; i++) {
+      outcomes.push(await client.transfer(payer.token, payee.wallet, '0.0100', Date.now() + 20000, []));
+    }
+    expect(outcomes.map((o) => o.status)).toEqual(Array<number>(6).fill(201));
+    for (let i = 0; i < 100 && held.length === 0; i++) await sleep(100);
+    expect(held.length).toBeGreaterThan(0);
+
+    service.signal('SIGKILL');
+    await service.exit;
+    holding = false;
+    await service.start();
+
+    const expected = (
+      await sql<{ id: string }>(
+        `SELECT e.id FROM events e, webhook_endpoints w
+          WHERE w.id = $1 AND e.created_at >= w.created_at AND w.user_id = ANY (e.user_ids)`,
+        [id],
+      )
+    ).map((r) => r.id);
+    expect(expected).toHaveLength(6);
+    // The claims of the killed instance lapse after WEBHOOK_TIMEOUT_MS + 20 s; then the new one sends them.
+    for (let i = 0; i < 600 && !expected.every((e) => delivered.has(e)); i++) await sleep(100);
+    expect(expected.filter((e) => !delivered.has(e))).toEqual([]);
+    const log = await deliveries(payer.token, id);
+    expect(new Set(log.filter((d) => d.status === 'SUCCEEDED').map((d) => d.eventId))).toEqual(
+      new Set(expected),
+    );
+    const jobs = await sql<{ state: string; n: number }>(
+      `SELECT state, count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 GROUP BY state`,
+      [id],
+    );
+    expect(jobs).toEqual([{ state: 'SUCCEEDED', n: 6 }]);
+  });
 });
