@@ -7,9 +7,8 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
-import { eventJson, type EventRow } from '../event.record';
 import { NatsPublisher } from './nats-publisher';
-import { type BatchResult, PublishError, RelayStore } from './relay-store';
+import { type BatchResult, PublishError, type RelayEvent, RelayStore } from './relay-store';
 import { RelayMetrics } from './relay.metrics';
 
 const BACKOFF_BASE_MS = 100;
@@ -121,8 +120,8 @@ export class EventRelay implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  private async publish(rows: EventRow[]): Promise<BatchResult> {
-    const { acks, error } = await this.publisher!.publish(rows.map(eventJson));
+  private async publish(rows: RelayEvent[]): Promise<BatchResult> {
+    const { acks, error } = await this.publisher!.publish(rows);
     const duplicates = acks.filter((a) => a.duplicate).length;
     this.metrics.relayed.inc(acks.length - duplicates);
     if (duplicates > 0) this.metrics.duplicates.inc(duplicates);

@@ -8,7 +8,6 @@ import {
   type NatsError,
   type PubAck,
 } from 'nats';
-import type { EventJson } from '../event.record';
 
 export interface PublisherSettings {
   /** NATS_URL: one server or a comma-separated list. */
@@ -73,13 +72,13 @@ export class NatsPublisher {
    * connection's order, so the stream stores them in this order) and each PubAck is awaited; the result
    * is the acknowledged prefix, and the first failure after it.
    */
-  async publish(events: EventJson[]): Promise<PublishOutcome> {
+  async publish(events: Array<{ id: string; type: string; body: string }>): Promise<PublishOutcome> {
     const js = this.js;
     if (!js) return { acks: [], error: new Error('not connected') };
     const { subjectPrefix, ackTimeoutMs } = this.settings;
     const settled = await Promise.allSettled(
       events.map((e) =>
-        js.publish(`${subjectPrefix}.${e.type}`, Buffer.from(JSON.stringify(e)), {
+        js.publish(`${subjectPrefix}.${e.type}`, Buffer.from(e.body), {
           msgID: e.id,
           timeout: ackTimeoutMs,
         }),
