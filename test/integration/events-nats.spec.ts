@@ -202,6 +202,39 @@ describe('events relayed to NATS JetStream', () => {
     }
   });
 
+  it('creates the stream again when it is deleted under a running relay', async () => {
+    const { env, stream } = natsEnv();
+    streams.push(stream);
+    const t = await startTestApp(env);
+    try {
+      const admin = await createUser(t, { role: 'ADMIN' });
+      const a = await fundedUser(t, admin, '10');
+      await relayed(t, jsm, stream);
+      await jsm.streams.delete(stream);
+      const b = await fundedUser(t, admin, '0');
+      await request(t.server)
+        .post(`${API}/transfers`)
+        .auth(a.user.token, { type: 'bearer' })
+        .set('Idempotency-Key', randomUUID())
+        .send({ toWalletId: b.wallet.id, amount: '1', currency: 'USD' })
+        .expect(201);
+      let stored: StoredMsg[] = [];
+      for (let i = 0; i < 200 && stored.length === 0; i++) {
+        await sleep(50);
+        stored = await streamMessages(jsm, stream).catch(() => []);
+      }
+      // The events after the deletion are in the new stream (the cursor had passed the earlier ones).
+      const { rows } = await t.sql.query<{ id: string }>(
+        `SELECT e.id FROM events e, event_relay_cursors c
+          WHERE c.stream = $1 AND e.sequence <= c.last_sequence ORDER BY e.sequence DESC LIMIT 1`,
+        [stream],
+      );
+      expect(stored.map((m) => m.header?.get('Nats-Msg-Id'))).toContain(rows[0].id);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('keeps moving money and stays ready while NATS is unreachable; the lag shows the outbox growing', async () => {
     const { env, stream } = natsEnv();
     const t = await startTestApp({ ...env, NATS_URL: `nats://127.0.0.1:${await freePort()}` });

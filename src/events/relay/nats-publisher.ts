@@ -86,7 +86,12 @@ export class NatsPublisher {
     );
     const acks: PubAck[] = [];
     for (const s of settled) {
-      if (s.status === 'rejected') return { acks, error: s.reason };
+      if (s.status === 'rejected') {
+        // Perhaps the stream is gone (deleted, or a server started afresh without a disconnect seen):
+        // the next pass checks it again and creates it when missing.
+        this.streamReady = false;
+        return { acks, error: s.reason };
+      }
       acks.push(s.value);
     }
     return { acks };
