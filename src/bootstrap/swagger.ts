@@ -25,6 +25,7 @@ const TAGS: Array<[name: string, description: string]> = [
   ['users', 'Your own account'],
   ['wallets', 'Your wallet: balance, statement, withdrawals'],
   ['transfers', 'Money between wallets: transfers, batches, holds (capture, void) and refunds'],
+  ['events', 'Every committed change of money or of an account, in commit order (the outbox)'],
   ['webhooks', 'Your webhook endpoints, signed deliveries of your events, and their delivery log'],
   ['admin', 'For admins: user status, deposits, any wallet’s balance, reconciliation'],
   ['operations', 'Liveness and readiness probes, for load balancers and orchestrators'],
