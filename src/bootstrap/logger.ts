@@ -96,7 +96,19 @@ export function loggerOptions(config: AppConfig): Params {
       genReqId: (req) => (req as IncomingMessage & { id?: string }).id ?? requestId(req),
       transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.accessToken'],
+        // A failed query's error carries its parameters and PostgreSQL's "Failing row contains" detail:
+        // a password hash or a webhook secret would reach the logs through them.
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          '*.password',
+          '*.accessToken',
+          '*.secret',
+          'err.parameters',
+          'err.detail',
+          'err.driverError.detail',
+          'err.driverError.parameters',
+        ],
         remove: true,
       },
       serializers: {
