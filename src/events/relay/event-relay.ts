@@ -7,6 +7,7 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { ConfigError } from '../../config/env.schema';
 import { NatsPublisher } from './nats-publisher';
 import { type BatchResult, PublishError, type RelayEvent, RelayStore } from './relay-store';
 import { RelayMetrics } from './relay.metrics';
@@ -44,6 +45,11 @@ export class EventRelay implements OnApplicationBootstrap, BeforeApplicationShut
 
   onApplicationBootstrap(): void {
     const e = this.config.env;
+    if (this.config.isProduction && e.NATS_RELAY_TEST_KILL_AFTER > 0) {
+      throw new ConfigError(
+        'Invalid configuration: NATS_RELAY_TEST_KILL_AFTER is a fault-test hook and must be 0 when NODE_ENV=production',
+      );
+    }
     if (!e.NATS_URL) return;
     this.store = RelayStore.onSameDatabase(this.dataSource, e.NATS_STREAM);
     this.publisher = new NatsPublisher(
@@ -131,13 +137,12 @@ export class EventRelay implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   /**
-   * NATS_RELAY_TEST_KILL_AFTER (fault tests, never in production): dies like a crash right after the
+   * NATS_RELAY_TEST_KILL_AFTER (fault tests; refused in production, see onApplicationBootstrap): dies like a crash right after the
    * PubAcks and before the cursor moves, the one moment where a re-send is unavoidable.
    */
   private crashForTest(): void {
     const after = this.config.env.NATS_RELAY_TEST_KILL_AFTER;
-    if (after > 0 && !this.config.isProduction && this.published >= after)
-      process.kill(process.pid, 'SIGKILL');
+    if (after > 0 && this.published >= after) process.kill(process.pid, 'SIGKILL');
   }
 }
 
