@@ -66,6 +66,9 @@ export async function startService(stamp) {
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  // A bench that fails before it stops the service must not leave it (and its PostgreSQL) running.
+  const orphan = () => child.exitCode === null && child.kill('SIGTERM');
+  process.once('exit', orphan);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (i > 120) throw new Error(`service did not become ready:\n${output}`);
