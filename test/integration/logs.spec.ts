@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { testServer } from '../support/test-env';
 import {
@@ -22,8 +24,18 @@ describe('logs (the built service, every stdout line)', () => {
   const ids: Record<string, string> = {};
   const traceId = randomBytes(16).toString('hex');
 
+  /** A stand-in OpenTelemetry collector: the content types of the OTLP exports it received. */
+  const exports: string[] = [];
+  const collector = createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/v1/traces') exports.push(String(req.headers['content-type']));
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+
   beforeAll(async () => {
-    service = await startBuiltService({ LOG_LEVEL: 'info' });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+    service = await startBuiltService({ LOG_LEVEL: 'info', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });
     try {
       const user = await signUp(service, `logs-${randomUUID()}@example.com`);
       ids.user = user.id;
@@ -69,6 +81,10 @@ describe('logs (the built service, every stdout line)', () => {
       .split('\n')
       .filter((l) => l !== '')
       .map((l) => JSON.parse(l) as Line); // throws on the first line that is not JSON
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => collector.close(r));
   });
 
   const requestLine = (id: string): Line => {
@@ -125,6 +141,11 @@ describe('logs (the built service, every stdout line)', () => {
         url: line.req,
         trace: expect.stringMatching(/^[0-9a-f]{32}$/),
       });
+  });
+
+  it('sends the spans to OTEL_EXPORTER_OTLP_ENDPOINT by OTLP (protobuf over HTTP), the last ones as it stops', () => {
+    expect(exports.length).toBeGreaterThanOrEqual(1);
+    for (const type of exports) expect(type).toBe('application/x-protobuf');
   });
 
   it('says what is wrong with the configuration as one JSON line', () => {
