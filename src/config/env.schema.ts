@@ -94,6 +94,11 @@ export class EnvironmentVariables {
   @OptionalSetting(IsString())
   REDIS_HOST?: string;
 
+  // The commit this build is of, for the hfts_build_info metric (the image build sets it); unset: the
+  // checkout's HEAD when there is one, else 'unknown'.
+  @OptionalSetting(Matches(/^[0-9a-zA-Z._-]{1,64}$/))
+  GIT_COMMIT?: string;
+
   @IntSetting(1, 65535)
   REDIS_PORT = 6379;
 

@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import type { Money } from '../common/money/money';
+import { AppConfig } from '../config/app-config';
 
 /** What counting money moved needs of an engine outcome (one movement, or a batch of them). */
 export interface MovedOutcome {
@@ -125,9 +126,9 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@InjectDataSource() dataSource: DataSource) {
+  constructor(@InjectDataSource() dataSource: DataSource, config: AppConfig) {
     collectDefaultMetrics({ register: this.registry });
-    this.buildInfo.set({ version: packageVersion(), commit: commitOf(), node: process.version }, 1);
+    this.buildInfo.set({ version: packageVersion(), commit: commitOf(config), node: process.version }, 1);
     this.watchPool((dataSource.driver as PostgresDriver).master as Pool);
   }
 
@@ -227,14 +228,9 @@ function packageVersion(): string {
   return 'unknown';
 }
 
-/**
- * The commit this build is of: GIT_COMMIT (set by the image build), else the checkout's HEAD, else
- * 'unknown'. GIT_COMMIT is build metadata, not a setting of the service, so it is not in the validated
- * configuration (env.schema.ts lists what operators set, and the README documents each of those).
- */
-function commitOf(): string {
-  const given = process.env.GIT_COMMIT?.trim();
-  if (given && /^[0-9a-zA-Z._-]{1,64}$/.test(given)) return given;
+/** The commit this build is of: GIT_COMMIT (set by the image build), else the checkout's, else 'unknown'. */
+function commitOf(config: AppConfig): string {
+  if (config.env.GIT_COMMIT) return config.env.GIT_COMMIT;
   checkoutCommit ??= gitHead();
   return checkoutCommit;
 }

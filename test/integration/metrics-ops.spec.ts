@@ -21,7 +21,7 @@ async function scrape(
 ): Promise<Array<{ name: string; labels: Record<string, string>; value: number }>> {
   const res = await request(t.server).get('/metrics').expect(200);
   const samples = [];
-  for (const line of res.text.split('\n')) {
+  for (const line of (res.text).split('\n')) {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
@@ -50,14 +50,11 @@ describe('operations metrics (real service on real PostgreSQL, read from GET /me
       .send(body);
 
   beforeAll(async () => {
-    // Build metadata the image build sets (read by MetricsService, not part of the configuration).
-    process.env.GIT_COMMIT = COMMIT;
-    t = await startTestApp({ DB_POOL_SIZE: '3' });
+    t = await startTestApp({ GIT_COMMIT: COMMIT, DB_POOL_SIZE: '3' });
     admin = await createUser(t, { role: 'ADMIN' });
   });
   afterAll(async () => {
     await t?.close();
-    delete process.env.GIT_COMMIT;
   });
 
   it('counts the amount each completed movement moves, by currency and type, and nothing for refusals, replays and holds', async () => {
