@@ -21,7 +21,7 @@ async function scrape(
 ): Promise<Array<{ name: string; labels: Record<string, string>; value: number }>> {
   const res = await request(t.server).get('/metrics').expect(200);
   const samples = [];
-  for (const line of (res.text).split('\n')) {
+  for (const line of res.text.split('\n')) {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
@@ -225,7 +225,8 @@ describe('operations metrics (real service on real PostgreSQL, read from GET /me
           out: '',
         });
       }
-    });
+      // Installing Debian's prometheus (with apt-get update) on a fresh machine can take minutes.
+    }, 600_000);
   });
 });
 
