@@ -22,7 +22,7 @@ export class HoldExpiryJob implements OnApplicationBootstrap, OnApplicationShutd
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
     private readonly transactions: TransactionsRepository,
-    private readonly engine: TransferService,
+    private readonly transfers: TransferService,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -45,7 +45,7 @@ export class HoldExpiryJob implements OnApplicationBootstrap, OnApplicationShutd
       this.metrics.holdExpiryRuns.inc();
       const ids = await this.transactions.expiredHolds(new Date(), BATCH);
       // All at once: the write combiner folds them into a few statements.
-      const results = await Promise.all(ids.map((id) => this.engine.expire(id)));
+      const results = await Promise.all(ids.map((id) => this.transfers.expire(id)));
       expired = results.filter(Boolean).length;
       if (expired > 0) this.logger.log(`expired ${expired} hold(s)`);
     } catch (err) {

@@ -2,12 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import QueryStream from 'pg-query-stream';
 import type { Readable } from 'node:stream';
+import type { PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
 import { ReadRouter } from '../database/replicas';
 import { TX_COLUMNS, type TxRow } from './transaction.record';
 
-/** What narrows a statement, in the JSON and the CSV form alike. */
-export interface StatementFilter {
+/** What narrows an account statement, in the JSON and the CSV form alike. */
+export interface AccountStatementFilter {
   /** Only rows older than this seq (the cursor). */
   beforeSeq?: string;
   status?: string;
@@ -19,8 +20,8 @@ export interface StatementFilter {
   metadata?: Array<[key: string, value: string]>;
 }
 
-export interface HistoryFilter extends StatementFilter {
-  /** The owner of the wallet whose statement this is (one wallet per user). */
+export interface HistoryFilter extends AccountStatementFilter {
+  /** The owner of the wallet whose account statement this is (one wallet per user). */
   userId: string;
   limit: number;
 }
@@ -36,7 +37,7 @@ export interface BalanceAtRow {
   balance: string;
 }
 
-/** Rows a CSV statement fetches from its cursor per round trip: memory stays flat at any length. */
+/** Rows a CSV account statement fetches from its cursor per round trip: memory stays flat at any length. */
 const STREAM_BATCH = 500;
 
 export interface WalletMismatchRow {
@@ -84,7 +85,7 @@ export class TransactionsRepository {
   }
 
   /**
-   * One page of a user's wallet statement, newest first, by keyset on seq, in one round trip with the
+   * One page of a user's account statement, newest first, by keyset on seq, in one round trip with the
    * wallet look-up. `walletId` is null when the user has no wallet.
    */
   async history(f: HistoryFilter): Promise<{ walletId: string | null; rows: HistoryRow[] }> {
@@ -95,21 +96,27 @@ export class TransactionsRepository {
   }
 
   /**
-   * A wallet's whole statement (no page), newest first, as a stream of HistoryRow read from a cursor on a
-   * connection of its own taken from TypeORM's pool. The connection goes back to the pool when the cursor
-   * closes: read to the end, or destroyed because the reader went away (the HTTP client disconnected).
-   * One that failed is discarded rather than reused.
+   * A wallet's whole account statement (no page), newest first, as a stream of HistoryRow read from a cursor on
+   * `client`, a connection of its own (see CsvExports), released when the cursor closes: read to the end,
+   * or destroyed because the reader went away. One that failed is discarded rather than reused.
    */
-  async streamStatement(walletId: string, f: StatementFilter, readerId: string): Promise<Readable> {
-    const { client } = await this.reads.connect(readerId);
-    const { text, params } = statementStreamQuery(walletId, f);
+  streamAccountStatement(client: PoolClient, walletId: string, f: AccountStatementFilter): Readable {
+    const { text, params } = accountStatementStreamQuery(walletId, f);
     const rows = client.query(new QueryStream(text, params, { batchSize: STREAM_BATCH }));
     let released = false;
+    // A connection lost while the client is out of the pool (a failover mid-export) is an 'error' on the
+    // client: without a listener it would end the process.
+    const lost = (err: Error): void => {
+      release(err);
+      rows.destroy(err);
+    };
     const release = (err?: Error): void => {
       if (released) return;
       released = true;
+      client.removeListener('error', lost);
       client.release(err);
     };
+    client.on('error', lost);
     rows.once('error', release);
     rows.once('close', () => release());
     return rows;
@@ -145,7 +152,7 @@ export class TransactionsRepository {
          LEFT JOIN (SELECT wallet_id, sum(amount) AS total FROM ledger_entries GROUP BY wallet_id) l ON l.wallet_id = w.id
          LEFT JOIN (SELECT source_wallet_id, sum(held_amount) AS total FROM transactions
                      WHERE status = 'PENDING' GROUP BY source_wallet_id) h ON h.source_wallet_id = w.id
-        WHERE w.balance <> COALESCE(l.total, 0) OR w.held <> COALESCE(h.total, 0) OR w.held > w.balance
+        WHERE w.balance <> COALESCE(l.total, 0) OR w.held <> COALESCE(h.total, 0)
         ORDER BY w.id LIMIT 1000`,
     );
   }
@@ -161,7 +168,7 @@ export class TransactionsRepository {
 }
 
 /**
- * A statement's rows for one wallet (`wallet`: an SQL expression), as UNION ALL branches each ordered by
+ * An account statement's rows for one wallet (`wallet`: an SQL expression), as UNION ALL branches each ordered by
  * seq, newest first, and each cut at `limit` (a placeholder) when paged.
  *
  * Without metadata filters, each side of a movement has its own index, (source, seq) and (destination, seq),
@@ -170,7 +177,12 @@ export class TransactionsRepository {
  * wallet's rows tagged with that key and value, and the other filters are checked on each transaction it
  * joins (`metadata @>`). Never the wallet's whole history.
  */
-function statementBranches(f: StatementFilter, wallet: string, params: unknown[], limit?: string): string {
+function accountStatementBranches(
+  f: AccountStatementFilter,
+  wallet: string,
+  params: unknown[],
+  limit?: string,
+): string {
   const param = (value: unknown): string => {
     params.push(value);
     return `$${params.length}`;
@@ -211,14 +223,14 @@ function statementBranches(f: StatementFilter, wallet: string, params: unknown[]
 }
 
 /**
- * The statement query: one page of a user's statement, by keyset on seq, with the wallet look-up in the
+ * The account statement query: one page of a user's account statement, by keyset on seq, with the wallet look-up in the
  * same round trip. Each row's balance comes from one probe of the (transaction, wallet) unique index. (A
  * join to ledger_entries instead let the planner read the wallet's whole ledger for every page: 50 ms at
- * 20,000 entries and growing with the statement.)
+ * 20,000 entries and growing with the account statement.)
  */
 export function historyQuery(f: HistoryFilter): { text: string; params: unknown[] } {
   const params: unknown[] = [f.userId, f.limit];
-  const branches = statementBranches(f, 'w.id', params, '$2');
+  const branches = accountStatementBranches(f, 'w.id', params, '$2');
   const text = `SELECT w.id AS wallet_id, p.*
        FROM wallets w
        LEFT JOIN LATERAL (
@@ -233,15 +245,15 @@ export function historyQuery(f: HistoryFilter): { text: string; params: unknown[
 }
 
 /**
- * The whole filtered statement of a wallet, newest first, for a cursor: the branches merge in seq order
+ * The whole filtered account statement of a wallet, newest first, for a cursor: the branches merge in seq order
  * (no sort of the whole range) and each row's balance is one index probe, so rows flow as they are read.
  */
-export function statementStreamQuery(
+export function accountStatementStreamQuery(
   walletId: string,
-  f: StatementFilter,
+  f: AccountStatementFilter,
 ): { text: string; params: unknown[] } {
   const params: unknown[] = [walletId];
-  const branches = statementBranches(f, '$1::uuid', params);
+  const branches = accountStatementBranches(f, '$1::uuid', params);
   const text = `SELECT h.*,
               (SELECT le.balance_after::text FROM ledger_entries le
                 WHERE le.transaction_id = h.id AND le.wallet_id = $1::uuid) AS balance_after

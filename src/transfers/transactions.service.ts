@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import type { AuthUser } from '../common/auth/auth-user';
@@ -9,9 +10,14 @@ import type { BalanceDto, BalanceQueryDto } from './dto/balance.dto';
 import type { HistoryQueryDto } from './dto/history-query.dto';
 import type { ReconciliationDto } from './dto/reconciliation.dto';
 import { type StatementPageDto, TransactionDto } from './dto/transaction.dto';
-import { statementCsv, statementItem } from './statement';
+import { CsvExports } from './csv-exports';
+import { accountStatementCsv, accountStatementItem } from './account-statement-csv';
 import { txFromRow } from './transaction.record';
-import { type StatementFilter, TransactionsRepository, type WalletOwner } from './transactions.repository';
+import {
+  type AccountStatementFilter,
+  TransactionsRepository,
+  type WalletOwner,
+} from './transactions.repository';
 
 const CURSOR = /^s:([0-9]{1,19})$/;
 /** seq is a bigint: a larger number in a cursor would make PostgreSQL refuse the query (a 500). */
@@ -44,8 +50,8 @@ function instant(field: string, value: string): Date {
   return date;
 }
 
-/** The filters a statement query names, for the JSON page and the CSV alike. */
-function statementFilter(q: HistoryQueryDto): StatementFilter {
+/** The filters an account statement query names, for the JSON page and the CSV alike. */
+function accountStatementFilter(q: HistoryQueryDto): AccountStatementFilter {
   return {
     status: q.status,
     type: q.type,
@@ -56,12 +62,13 @@ function statementFilter(q: HistoryQueryDto): StatementFilter {
   };
 }
 
-/** Reads of money history: statements, single transactions, reconciliation. */
+/** Reads of money history: account statements, single transactions, reconciliation. */
 @Injectable()
 export class TransactionsService {
   constructor(
     private readonly transactions: TransactionsRepository,
     private readonly wallets: WalletsService,
+    private readonly exports: CsvExports,
   ) {}
 
   /** A transfer for one of its parties or an admin; 404 for anyone else (never reveal that it exists). */
@@ -74,10 +81,10 @@ export class TransactionsService {
     return TransactionDto.from(txFromRow(row));
   }
 
-  async statement(caller: AuthUser, q: HistoryQueryDto): Promise<StatementPageDto> {
+  async accountStatement(caller: AuthUser, q: HistoryQueryDto): Promise<StatementPageDto> {
     const limit = q.limit ?? 20;
     const { walletId, rows } = await this.transactions.history({
-      ...statementFilter(q),
+      ...accountStatementFilter(q),
       userId: caller.id,
       beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
       limit: limit + 1,
@@ -86,19 +93,28 @@ export class TransactionsService {
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      items: page.map(statementItem),
+      items: page.map(accountStatementItem),
       nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null,
     };
   }
 
   /**
-   * The whole filtered statement as CSV, streamed from a database cursor (`limit` and `cursor` do not
-   * apply). The wallet is looked up first, so that a caller without one gets a 404 rather than a CSV.
+   * The whole filtered account statement as CSV, streamed from a database cursor (`limit` and `cursor` do not
+   * apply), within the bounds CsvExports keeps (429 past them; `socket`: the reader's, cut off when it
+   * stalls). The wallet is looked up first, so that a caller without one gets a 404 rather than a CSV.
    */
-  async statementCsv(caller: AuthUser, q: HistoryQueryDto): Promise<Readable> {
-    const filter = statementFilter(q);
-    const wallet = await this.wallets.getMine(caller.id);
-    return statementCsv(await this.transactions.streamStatement(wallet.id, filter, caller.id));
+  async accountStatementCsv(caller: AuthUser, q: HistoryQueryDto, socket?: Socket): Promise<Readable> {
+    const filter = accountStatementFilter(q);
+    const release = this.exports.begin(caller.id);
+    try {
+      const wallet = await this.wallets.getMine(caller.id);
+      const client = await this.exports.connect(caller.id);
+      const csv = accountStatementCsv(this.transactions.streamAccountStatement(client, wallet.id, filter));
+      return this.exports.watch(csv, release, socket);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   /**

@@ -5,17 +5,10 @@ import type { Money } from '../common/money/money';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { AttemptRunner } from './engine/attempt-runner';
-import type {
-  IdempotencyContext,
-  Movement,
-  MovementRequest,
-  Outcome,
-  TransferItem,
-} from './engine/engine.types';
+import type { Movement, MovementRequest, Outcome, TransferItem } from './engine/engine.types';
 import { MovementEngine, namedBy } from './engine/movement-engine';
 import { WriteCombiner } from './engine/write-combiner';
-import { InFlightKeys } from './idempotency/in-flight';
-import { replayOf, responseOf } from './engine/stored-response';
+import { type IdempotencyHeader, IdempotentRequests, responseOf } from './idempotency';
 
 /** What a caller asks for: the movement without its kind and caller (the service adds them). */
 type Input<K extends Movement['kind']> = Omit<Extract<Movement, { kind: K }>, 'kind' | 'caller'>;
@@ -30,7 +23,7 @@ export type RefundInput = Omit<Input<'refund'>, 'transactionId'>;
  */
 @Injectable()
 export class TransferService {
-  private readonly inFlight = new InFlightKeys();
+  private readonly keys: IdempotentRequests;
 
   constructor(
     private readonly engine: MovementEngine,
@@ -38,9 +31,11 @@ export class TransferService {
     private readonly combiner: WriteCombiner,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
-  ) {}
+  ) {
+    this.keys = new IdempotentRequests((caller, key) => this.engine.storedResponse(caller, key));
+  }
 
-  transfer(caller: AuthUser, idem: IdempotencyContext, input: TransferInput): Promise<Outcome> {
+  transfer(caller: AuthUser, idem: IdempotencyHeader, input: TransferInput): Promise<Outcome> {
     if (input.holdExpiresInSeconds !== undefined) {
       const min = this.config.env.HOLD_MIN_EXPIRY_SECONDS;
       const problem = !input.hold
@@ -57,28 +52,23 @@ export class TransferService {
     return this.execute({ kind: 'transfer', caller: { id: caller.id }, ...input }, idem);
   }
 
-  deposit(admin: AuthUser, idem: IdempotencyContext, walletId: string, input: CashInput): Promise<Outcome> {
+  deposit(admin: AuthUser, idem: IdempotencyHeader, walletId: string, input: CashInput): Promise<Outcome> {
     return this.execute({ kind: 'deposit', caller: { id: admin.id }, walletId, ...input }, idem);
   }
 
   /** Up to 100 transfers from the caller's wallet in one request, applied in order; atomic or not. */
-  batch(
-    caller: AuthUser,
-    idem: IdempotencyContext,
-    atomic: boolean,
-    items: TransferItem[],
-  ): Promise<Outcome> {
+  batch(caller: AuthUser, idem: IdempotencyHeader, atomic: boolean, items: TransferItem[]): Promise<Outcome> {
     return this.execute({ kind: 'batch', caller: { id: caller.id }, atomic, items }, idem);
   }
 
-  withdraw(caller: AuthUser, idem: IdempotencyContext, input: CashInput): Promise<Outcome> {
+  withdraw(caller: AuthUser, idem: IdempotencyHeader, input: CashInput): Promise<Outcome> {
     return this.execute({ kind: 'withdrawal', caller: { id: caller.id }, ...input }, idem);
   }
 
   /** Settles a hold: moves `amount` (default all that is held) and releases the rest. */
   capture(
     caller: AuthUser,
-    idem: IdempotencyContext,
+    idem: IdempotencyHeader,
     transactionId: string,
     amount?: Money,
   ): Promise<Outcome> {
@@ -88,14 +78,14 @@ export class TransferService {
   /** Refunds a completed transfer (the receiver or an admin), fully or partly. */
   refund(
     caller: AuthUser,
-    idem: IdempotencyContext,
+    idem: IdempotencyHeader,
     transactionId: string,
     input: RefundInput,
   ): Promise<Outcome> {
     return this.execute({ kind: 'refund', caller: { id: caller.id }, transactionId, ...input }, idem);
   }
 
-  void(caller: AuthUser, idem: IdempotencyContext, transactionId: string): Promise<Outcome> {
+  void(caller: AuthUser, idem: IdempotencyHeader, transactionId: string): Promise<Outcome> {
     return this.execute({ kind: 'void', caller: { id: caller.id }, transactionId }, idem);
   }
 
@@ -110,29 +100,15 @@ export class TransferService {
     return true;
   }
 
-  private async execute(movement: Movement, idem: IdempotencyContext): Promise<Outcome> {
-    const caller = 'caller' in movement ? movement.caller.id : '';
-    const outcome = this.inFlight.has(caller, idem.key)
-      ? await this.duplicateOfRunning(caller, idem)
-      : await this.inFlight.run(caller, idem.key, () => this.run({ movement, idem }));
+  private async execute(
+    movement: Movement & { caller: { id: string } },
+    idem: IdempotencyHeader,
+  ): Promise<Outcome> {
+    const outcome = await this.keys.run(movement, idem, (request) => this.run(request));
     const status = responseOf(outcome, idem.requestId).status;
     this.metrics.movements.inc({ type: movement.kind, status: String(status) });
     this.metrics.countMoved(outcome);
     return outcome;
-  }
-
-  /**
-   * A request whose key is in flight in this instance: when the key's first request has already committed
-   * (the one in flight is itself a replay), the stored answer; while it has not, 409 IDEMPOTENCY_IN_PROGRESS.
-   */
-  private async duplicateOfRunning(caller: string, idem: IdempotencyContext): Promise<Outcome> {
-    const stored = await this.engine.storedResponse(caller, idem.key);
-    if (!stored) {
-      throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still running', {
-        retryAfter: 1,
-      });
-    }
-    return replayOf(stored, idem.requestHash);
   }
 
   /** Through the write combiner (TRANSFER_QUEUE), or alone, straight against the database, when it is off. */

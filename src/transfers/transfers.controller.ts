@@ -12,9 +12,8 @@ import type { FastifyReply } from 'fastify';
 import { type AuthUser, CurrentUser } from '../common/auth/auth-user';
 import { StatusCheckedByHandler } from '../common/auth/status-checked-by-handler.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { Idempotency, type IdempotencyContext } from './idempotency/idempotency-key.decorator';
+import { answer, Idempotency, type IdempotencyHeader } from './idempotency';
 import { UUID_PARAM } from '../common/http/params';
-import { answer } from './idempotency/answer';
 import { Money } from '../common/money/money';
 import { BatchResultDto, CreateBatchDto } from './dto/batch.dto';
 import { CaptureDto, CreateTransferDto, RefundDto } from './dto/movement.dto';
@@ -36,7 +35,7 @@ export const IDEMPOTENCY_HEADER = ApiHeader({
 @Controller('transfers')
 export class TransfersController {
   constructor(
-    private readonly engine: TransferService,
+    private readonly transfers: TransferService,
     private readonly transactions: TransactionsService,
   ) {}
 
@@ -63,12 +62,12 @@ export class TransfersController {
   @ApiBody({ type: CreateTransferDto })
   async transfer(
     @CurrentUser() user: AuthUser,
-    @Idempotency() idem: IdempotencyContext,
+    @Idempotency() idem: IdempotencyHeader,
     @TransferBody() dto: CreateTransferDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     const input = { ...dto, amount: Money.parse(dto.amount) };
-    return answer(reply, await this.engine.transfer(user, idem, input), idem.requestId);
+    return answer(reply, await this.transfers.transfer(user, idem, input), idem.requestId);
   }
 
   @StatusCheckedByHandler()
@@ -93,12 +92,12 @@ export class TransfersController {
   )
   async batch(
     @CurrentUser() user: AuthUser,
-    @Idempotency() idem: IdempotencyContext,
+    @Idempotency() idem: IdempotencyHeader,
     @Body() dto: CreateBatchDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<BatchResultDto> {
     const items = dto.transfers.map((t) => ({ ...t, amount: Money.parse(t.amount) }));
-    return answer(reply, await this.engine.batch(user, idem, dto.atomic === true, items), idem.requestId);
+    return answer(reply, await this.transfers.batch(user, idem, dto.atomic === true, items), idem.requestId);
   }
 
   @Get(':id')
@@ -135,13 +134,13 @@ export class TransfersController {
   )
   async capture(
     @CurrentUser() user: AuthUser,
-    @Idempotency() idem: IdempotencyContext,
+    @Idempotency() idem: IdempotencyHeader,
     @Param('id', UUID_PARAM) id: string,
     @Body() dto: CaptureDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     const amount = dto.amount === undefined ? undefined : Money.parse(dto.amount);
-    return answer(reply, await this.engine.capture(user, idem, id, amount), idem.requestId);
+    return answer(reply, await this.transfers.capture(user, idem, id, amount), idem.requestId);
   }
 
   @Post(':id/void')
@@ -161,11 +160,11 @@ export class TransfersController {
   )
   async void(
     @CurrentUser() user: AuthUser,
-    @Idempotency() idem: IdempotencyContext,
+    @Idempotency() idem: IdempotencyHeader,
     @Param('id', UUID_PARAM) id: string,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
-    return answer(reply, await this.engine.void(user, idem, id), idem.requestId);
+    return answer(reply, await this.transfers.void(user, idem, id), idem.requestId);
   }
 
   @Post(':id/refunds')
@@ -189,12 +188,12 @@ export class TransfersController {
   )
   async refund(
     @CurrentUser() user: AuthUser,
-    @Idempotency() idem: IdempotencyContext,
+    @Idempotency() idem: IdempotencyHeader,
     @Param('id', UUID_PARAM) id: string,
     @Body() dto: RefundDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     const input = { ...dto, amount: dto.amount === undefined ? undefined : Money.parse(dto.amount) };
-    return answer(reply, await this.engine.refund(user, idem, id, input), idem.requestId);
+    return answer(reply, await this.transfers.refund(user, idem, id, input), idem.requestId);
   }
 }

@@ -1,8 +1,11 @@
 import { Module } from '@nestjs/common';
 import { ReplicasModule } from '../database/replicas.module';
+import { OutboxModule } from '../events/outbox-signal';
 import { MetricsModule } from '../metrics/metrics.module';
 import { WalletsModule } from '../wallets/wallets.module';
+import { CsvExports } from './csv-exports';
 import { AttemptRunner } from './engine/attempt-runner';
+import { ENGINE_STORE } from './engine/engine.port';
 import { EngineRepository } from './engine/engine.repository';
 import { MovementEngine } from './engine/movement-engine';
 import { WriteCombiner } from './engine/write-combiner';
@@ -18,16 +21,18 @@ import { WalletMovementsController } from './wallet-movements.controller';
  * (transactions, ledger_entries, idempotency_keys) are reached by raw SQL only, so they have no entities.
  */
 @Module({
-  imports: [WalletsModule, MetricsModule, ReplicasModule],
+  imports: [WalletsModule, MetricsModule, ReplicasModule, OutboxModule],
   controllers: [TransfersController, WalletMovementsController],
   providers: [
     EngineRepository,
+    { provide: ENGINE_STORE, useExisting: EngineRepository },
     MovementEngine,
     AttemptRunner,
     WriteCombiner,
     TransactionsRepository,
     TransferService,
     TransactionsService,
+    CsvExports,
     HoldExpiryJob,
   ],
   exports: [TransferService],

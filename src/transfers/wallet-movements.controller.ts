@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
+import { Body, Controller, Get, Headers, Param, Post, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
@@ -9,27 +9,26 @@ import {
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type AuthUser, CurrentUser } from '../common/auth/auth-user';
 import { StatusCheckedByHandler } from '../common/auth/status-checked-by-handler.decorator';
 import { Roles } from '../common/auth/roles.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { Idempotency, type IdempotencyContext } from './idempotency/idempotency-key.decorator';
+import { answer, Idempotency, type IdempotencyHeader } from './idempotency';
 import { UUID_PARAM } from '../common/http/params';
-import { answer } from './idempotency/answer';
 import { Money } from '../common/money/money';
 import { BalanceDto, BalanceQueryDto } from './dto/balance.dto';
-import { ApiStatementQuery, HistoryQueryDto, StatementQuery } from './dto/history-query.dto';
+import { ApiAccountStatementQuery, HistoryQueryDto, AccountStatementQuery } from './dto/history-query.dto';
 import { CashMovementDto } from './dto/movement.dto';
 import { ReconciliationDto } from './dto/reconciliation.dto';
 import { StatementPageDto, TransactionDto } from './dto/transaction.dto';
-import { acceptsCsv, CSV_MEDIA_TYPE, STATEMENT_CSV_COLUMNS } from './statement';
+import { acceptsCsv, CSV_MEDIA_TYPE, ACCOUNT_STATEMENT_CSV_COLUMNS } from './account-statement-csv';
 import { TransactionsService } from './transactions.service';
 import { TransferService } from './transfer.service';
 import { IDEMPOTENCY_HEADER } from './transfers.controller';
 
 const CSV_EXAMPLE =
-  `${STATEMENT_CSV_COLUMNS.join(',')}\r\n` +
+  `${ACCOUNT_STATEMENT_CSV_COLUMNS.join(',')}\r\n` +
   '5b1f0c1e-2a4d-4e8f-9c1b-0d6e7f8a9b10,TRANSFER,COMPLETED,DEBIT,25.0000,74.5000,USD,' +
   '0c9e8d7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f,3f2e1d0c-9b8a-4776-8554-433221100fed,,0.0000,,' +
   '"Dinner, ""La Bodega""",,,"{""orderId"":""A-1042""}",,2025-06-30T18:04:05.123Z,2025-06-30T18:04:05.123Z\r\n';
@@ -41,7 +40,7 @@ const CSV_EXAMPLE =
 @Controller()
 export class WalletMovementsController {
   constructor(
-    private readonly engine: TransferService,
+    private readonly transfers: TransferService,
     private readonly transactions: TransactionsService,
   ) {}
 
@@ -55,7 +54,7 @@ export class WalletMovementsController {
       'RFC 4180 quoting, money with 4 decimals as in JSON, `metadata` as a JSON string, nulls as empty ' +
       "fields; a text field starting with = + - @ tab or CR gets a leading ' (formula injection).",
   })
-  @ApiStatementQuery()
+  @ApiAccountStatementQuery()
   @ApiHeader({
     name: 'Accept',
     required: false,
@@ -74,14 +73,16 @@ export class WalletMovementsController {
     [400, 'VALIDATION_FAILED: a malformed filter, limit or cursor'],
     [403, 'ACCOUNT_INACTIVE: the account was suspended or closed'],
     [404, 'WALLET_NOT_FOUND'],
+    [429, 'RATE_LIMITED: (CSV) too many exports at once for this user or this instance, see Retry-After'],
   )
-  async statement(
+  async accountStatement(
     @CurrentUser() user: AuthUser,
-    @StatementQuery() query: HistoryQueryDto,
+    @AccountStatementQuery() query: HistoryQueryDto,
     @Headers('accept') accept: string | undefined,
+    @Req() req: FastifyRequest,
   ): Promise<StatementPageDto | StreamableFile> {
-    if (!acceptsCsv(accept)) return this.transactions.statement(user, query);
-    return new StreamableFile(await this.transactions.statementCsv(user, query), {
+    if (!acceptsCsv(accept)) return this.transactions.accountStatement(user, query);
+    return new StreamableFile(await this.transactions.accountStatementCsv(user, query, req.raw.socket), {
       type: `${CSV_MEDIA_TYPE}; charset=utf-8`,
       disposition: 'attachment; filename="statement.csv"',
     });
@@ -140,13 +141,13 @@ export class WalletMovementsController {
   )
   async withdraw(
     @CurrentUser() user: AuthUser,
-    @Idempotency() idem: IdempotencyContext,
+    @Idempotency() idem: IdempotencyHeader,
     @Body() dto: CashMovementDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     return answer(
       reply,
-      await this.engine.withdraw(user, idem, { ...dto, amount: Money.parse(dto.amount) }),
+      await this.transfers.withdraw(user, idem, { ...dto, amount: Money.parse(dto.amount) }),
       idem.requestId,
     );
   }
@@ -169,14 +170,14 @@ export class WalletMovementsController {
   )
   async deposit(
     @CurrentUser() user: AuthUser,
-    @Idempotency() idem: IdempotencyContext,
+    @Idempotency() idem: IdempotencyHeader,
     @Param('id', UUID_PARAM) walletId: string,
     @Body() dto: CashMovementDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TransactionDto> {
     return answer(
       reply,
-      await this.engine.deposit(user, idem, walletId, { ...dto, amount: Money.parse(dto.amount) }),
+      await this.transfers.deposit(user, idem, walletId, { ...dto, amount: Money.parse(dto.amount) }),
       idem.requestId,
     );
   }

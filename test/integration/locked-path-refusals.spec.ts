@@ -52,12 +52,17 @@ describe('refusals on the locked path are stored and replayed for the life of th
     const lockedBefore = await lockedAttempts();
     const before = await balancesSnapshot(t);
     const first = await send();
-    expect({ status: first.status, code: (first.body as { code?: string }).code }).toEqual({ status: 422, code });
+    expect({ status: first.status, code: (first.body as { code?: string }).code }).toEqual({
+      status: 422,
+      code,
+    });
     expect(await balancesSnapshot(t)).toEqual(before);
     expect(await lockedAttempts()).toBeGreaterThan(lockedBefore);
     const txId = (first.body as { transactionId?: string }).transactionId;
     if (txId) {
-      const { rows } = await t.sql.query(`SELECT status, failure_reason FROM transactions WHERE id = $1`, [txId]);
+      const { rows } = await t.sql.query(`SELECT status, failure_reason FROM transactions WHERE id = $1`, [
+        txId,
+      ]);
       expect(rows).toEqual([{ status: 'FAILED', failure_reason: code }]);
     }
     await makeAcceptable();

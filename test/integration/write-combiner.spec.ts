@@ -34,16 +34,21 @@ describe('the write combiner and the batch API (real PostgreSQL, over HTTP)', ()
       .set('Idempotency-Key', key)
       .send(body as object);
   const balance = async (u: TestUser) =>
-    ((await request(t.server).get(`${API}/wallets/me`).auth(u.token, { type: 'bearer' }).expect(200)).body as {
-      balance: string;
-    }).balance;
+    (
+      (await request(t.server).get(`${API}/wallets/me`).auth(u.token, { type: 'bearer' }).expect(200))
+        .body as {
+        balance: string;
+      }
+    ).balance;
 
   it('folds concurrent payments to one merchant into few statements, each with its own response', async () => {
     const merchant = await fundedUser(t, admin, '0');
     const payers = await Promise.all(Array.from({ length: 60 }, () => fundedUser(t, admin, '10')));
     const before = await batches(t);
     const results = await Promise.all(
-      payers.map((p) => post(p.user, '/transfers', { toWalletId: merchant.wallet.id, amount: '2.5', currency: 'USD' })),
+      payers.map((p) =>
+        post(p.user, '/transfers', { toWalletId: merchant.wallet.id, amount: '2.5', currency: 'USD' }),
+      ),
     );
     expect(results.map((r) => r.status)).toEqual(payers.map(() => 201));
     expect(new Set(results.map((r) => r.body.id as string)).size).toBe(60);
@@ -66,9 +71,14 @@ describe('the write combiner and the batch API (real PostgreSQL, over HTTP)', ()
     const a = await fundedUser(t, admin, '10');
     const b = await fundedUser(t, admin, '0');
     const results = await Promise.all(
-      Array.from({ length: 30 }, () => post(a.user, '/transfers', { toWalletId: b.wallet.id, amount: '1', currency: 'USD' })),
+      Array.from({ length: 30 }, () =>
+        post(a.user, '/transfers', { toWalletId: b.wallet.id, amount: '1', currency: 'USD' }),
+      ),
     );
-    const byStatus = results.reduce<Record<number, number>>((m, r) => ({ ...m, [r.status]: (m[r.status] ?? 0) + 1 }), {});
+    const byStatus = results.reduce<Record<number, number>>(
+      (m, r) => ({ ...m, [r.status]: (m[r.status] ?? 0) + 1 }),
+      {},
+    );
     expect(byStatus).toEqual({ 201: 10, 422: 20 });
     for (const r of results.filter((x) => x.status === 422)) {
       const { rows } = await t.sql.query(`SELECT status, failure_reason FROM transactions WHERE id = $1`, [
@@ -123,7 +133,9 @@ describe('the write combiner and the batch API (real PostgreSQL, over HTTP)', ()
     it('atomic: one refused item and nothing moves, no FAILED record, each refusal named', async () => {
       const a = await fundedUser(t, admin, '50');
       const b = await fundedUser(t, admin, '0');
-      const failedBefore = await t.sql.query(`SELECT count(*)::int AS n FROM transactions WHERE status = 'FAILED'`);
+      const failedBefore = await t.sql.query(
+        `SELECT count(*)::int AS n FROM transactions WHERE status = 'FAILED'`,
+      );
       const before = await balancesSnapshot(t);
       const key = randomUUID();
       const body = {
@@ -144,7 +156,9 @@ describe('the write combiner and the batch API (real PostgreSQL, over HTTP)', ()
         [3, 'WALLET_NOT_FOUND'],
       ]);
       expect(await balancesSnapshot(t)).toEqual(before);
-      const failedAfter = await t.sql.query(`SELECT count(*)::int AS n FROM transactions WHERE status = 'FAILED'`);
+      const failedAfter = await t.sql.query(
+        `SELECT count(*)::int AS n FROM transactions WHERE status = 'FAILED'`,
+      );
       expect(failedAfter.rows).toEqual(failedBefore.rows);
       // The refusal is kept with the key: after funds arrive the same request still moves nothing.
       await post(admin, `/admin/wallets/${a.wallet.id}/deposits`, { amount: '100', currency: 'USD' });

@@ -25,6 +25,10 @@ function wallet(id: string, userId: string, balance: string, extra: Partial<Wall
     held: Money.ZERO,
     version: 1,
     userStatus: 'ACTIVE',
+    overdraft: Money.ZERO,
+    limits: [],
+    usage: new Map(),
+    monitors: [],
     ...extra,
   };
 }

@@ -6,11 +6,7 @@ import { AppError } from '../../src/common/errors/error-codes';
 import { createValidationPipe } from '../../src/common/http/validation';
 import { CURRENCIES } from '../../src/common/money/validators';
 import { CreateTransferDto } from '../../src/transfers/dto/movement.dto';
-import {
-  isCertainlyValid,
-  TransferBody,
-  transferBody,
-} from '../../src/transfers/dto/transfer-fast-path';
+import { isCertainlyValid, TransferBody, transferBody } from '../../src/transfers/dto/transfer-fast-path';
 import { HOLD_SECONDS } from '../../src/transfers/transaction.record';
 
 /** The reference: what the global ValidationPipe made of a POST /transfers body before the fast path. */
@@ -60,8 +56,22 @@ const amount = {
   ),
   hostile: fc.oneof(
     fc.constantFrom(
-      '0', '0.0', '0.0000', '00', '01', '1.', '.5', '1.00000', '1e3', ' 1', '1 ', '-1', '+1', '\u0661',
-      '100000000000000', '1\n',
+      '0',
+      '0.0',
+      '0.0000',
+      '00',
+      '01',
+      '1.',
+      '.5',
+      '1.00000',
+      '1e3',
+      ' 1',
+      '1 ',
+      '-1',
+      '+1',
+      '\u0661',
+      '100000000000000',
+      '1\n',
     ),
     fc.stringMatching(/^-?[0-9]{0,16}(\.[0-9]{0,6})?$/),
     hostileScalar,
@@ -123,9 +133,9 @@ const text = (max: number) => ({
       'a\udc00',
       '\udc00\ud800',
     ),
-    fc.constantFrom(...'\u0000\ud800\udc00\ud83d\ude00a\ufe0f'.split('')).chain((c) =>
-      fc.integer({ min: max - 2, max: max + 2 }).map((n) => 'b'.repeat(n - 1) + c),
-    ),
+    fc
+      .constantFrom(...'\u0000\ud800\udc00\ud83d\ude00a\ufe0f'.split(''))
+      .chain((c) => fc.integer({ min: max - 2, max: max + 2 }).map((n) => 'b'.repeat(n - 1) + c)),
     hostileScalar,
   ),
 });
@@ -136,17 +146,29 @@ const metadataKey = fc.oneof(
   { weight: 4, arbitrary: fc.stringMatching(/^[A-Za-z0-9_.-]{1,40}$/) },
   {
     weight: 1,
-    arbitrary: fc.constantFrom(...PROTO_NAMES, 'a'.repeat(40), 'a'.repeat(41), '', 'has space', 'é', 'prototype'),
+    arbitrary: fc.constantFrom(
+      ...PROTO_NAMES,
+      'a'.repeat(40),
+      'a'.repeat(41),
+      '',
+      'has space',
+      'é',
+      'prototype',
+    ),
   },
   { weight: 1, arbitrary: fc.string({ maxLength: 5 }) },
 );
 const metadataValue = text(500);
 const metadata = {
   valid: fc.oneof(
-    fc.dictionary(fc.stringMatching(/^[A-Za-z0-9_.-]{1,40}$/), metadataValue.valid.filter((v) => v.length > 0 && v.length <= 500), {
-      maxKeys: 20,
-      noNullPrototype: true,
-    }),
+    fc.dictionary(
+      fc.stringMatching(/^[A-Za-z0-9_.-]{1,40}$/),
+      metadataValue.valid.filter((v) => v.length > 0 && v.length <= 500),
+      {
+        maxKeys: 20,
+        noNullPrototype: true,
+      },
+    ),
     fc.constant(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, 'v']))),
   ),
   hostile: fc.oneof(
@@ -169,7 +191,8 @@ const holdExpiresInSeconds = {
 };
 
 const hold = { valid: fc.boolean(), hostile: hostileScalar };
-type Field = 'toWalletId' | 'amount' | 'currency' | 'description' | 'hold' | 'holdExpiresInSeconds' | 'metadata';
+type Field =
+  'toWalletId' | 'amount' | 'currency' | 'description' | 'hold' | 'holdExpiresInSeconds' | 'metadata';
 const fields: Record<Field, { valid: fc.Arbitrary<unknown>; hostile: fc.Arbitrary<unknown> }> = {
   toWalletId,
   amount,
@@ -221,7 +244,13 @@ const body = fc
   .oneof(
     { weight: 4, arbitrary: validBody },
     { weight: 4, arbitrary: oneWrong },
-    { weight: 2, arbitrary: fc.record(pick([...REQUIRED, ...OPTIONAL], 'any'), { requiredKeys: [], noNullPrototype: true }) },
+    {
+      weight: 2,
+      arbitrary: fc.record(pick([...REQUIRED, ...OPTIONAL], 'any'), {
+        requiredKeys: [],
+        noNullPrototype: true,
+      }),
+    },
     { weight: 1, arbitrary: fc.jsonValue() },
     { weight: 1, arbitrary: fc.constantFrom(undefined, null, [], '', 'x', 0, {}) },
   )
@@ -283,7 +312,9 @@ describe('the POST /transfers fast path', () => {
     expect(isCertainlyValid(ordinary)).toBe(true);
     const upper = { ...ordinary, toWalletId: ordinary.toWalletId.toUpperCase() };
     expect(isCertainlyValid(upper)).toBe(false);
-    expect(await outcome(() => transferBody(upper))).toStrictEqual(await outcome(() => transferBody(ordinary)));
+    expect(await outcome(() => transferBody(upper))).toStrictEqual(
+      await outcome(() => transferBody(ordinary)),
+    );
   });
 
   it.each(['__proto__', 'constructor', 'prototype', 'toString'])(

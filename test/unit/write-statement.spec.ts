@@ -1,6 +1,7 @@
 import { Money } from '../../src/common/money/money';
 import type { WritePlan } from '../../src/transfers/engine/engine.types';
-import { lockStatement, readStatement, writeStatement } from '../../src/transfers/engine/write-statement';
+import { lockStatement, readStatement } from '../../src/transfers/engine/read-statement';
+import { writeStatement } from '../../src/transfers/engine/write-statement';
 
 /** The statement builders are pure: a plan in, SQL and parameters out. The text never depends on the plan. */
 const NOW = new Date('2026-01-01T00:00:00.000Z');
@@ -47,6 +48,17 @@ const plan: WritePlan = {
   ],
   mustBeActive: [USER],
   mustBeAdmin: [],
+  usage: [
+    {
+      walletId: WA,
+      period: 'DAILY',
+      start: NOW,
+      amount: Money.parse('30'),
+      count: 1,
+      create: true,
+    },
+  ],
+  monitors: [{ id: 'ff000000-0000-4000-8000-000000000006', met: true, lastTriggeredAt: NOW }],
   events: [
     {
       id: 'ee000000-0000-4000-8000-000000000005',
@@ -72,6 +84,8 @@ describe('engine statements (pure)', () => {
       ledger: [],
       idempotency: [],
       mustBeActive: [],
+      usage: [],
+      monitors: [],
       events: [],
     };
     expect(writeStatement(empty).text).toBe(writeStatement(plan).text);

@@ -69,7 +69,7 @@ export class HistoryQueryDto {
   to?: string;
 
   /**
-   * The `metadata.<key>=<value>` parameters, in the order given, set by StatementQuery after validation.
+   * The `metadata.<key>=<value>` parameters, in the order given, set by AccountStatementQuery after validation.
    * Not a query field: no rule here on purpose, so a plain `?metadata=` is refused as unknown; and
    * `declare`d, so an instance has no such own property until it is set (the whitelist would refuse one).
    */
@@ -83,12 +83,15 @@ export const MAX_METADATA_FILTERS = 3;
 const queryPipe = createValidationPipe();
 
 /**
- * Splits the `metadata.<key>` parameters off a statement's raw query (their names are the client's own,
+ * Splits the `metadata.<key>` parameters off an account statement's raw query (their names are the client's own,
  * which a DTO cannot list), checks them as metadata keys and values (at most 3 filters; a key given twice
  * arrives as an array and is refused), then validates the rest as HistoryQueryDto: any other unknown
  * parameter is still 400.
  */
-const statementQueryPipe: PipeTransform<Record<string, unknown> | undefined, Promise<HistoryQueryDto>> = {
+const accountStatementQueryPipe: PipeTransform<
+  Record<string, unknown> | undefined,
+  Promise<HistoryQueryDto>
+> = {
   async transform(raw) {
     const entries = Object.entries(raw ?? {});
     const filters: Array<[string, string]> = [];
@@ -125,22 +128,22 @@ const rawQuery = createParamDecorator(
 );
 
 /**
- * The statement's query, metadata filters included. A custom parameter decorator: the global
- * ValidationPipe leaves those alone, so the `metadata.*` names reach statementQueryPipe instead of being
+ * The account statement's query, metadata filters included. A custom parameter decorator: the global
+ * ValidationPipe leaves those alone, so the `metadata.*` names reach accountStatementQueryPipe instead of being
  * refused as unknown fields.
  */
-export const StatementQuery = (): ParameterDecorator => rawQuery(undefined, statementQueryPipe);
+export const AccountStatementQuery = (): ParameterDecorator => rawQuery(undefined, accountStatementQueryPipe);
 
 /** The fields swagger documents well from a DTO given to ApiQuery (it drops enums, named below instead). */
-class StatementQueryDocs extends OmitType(HistoryQueryDto, ['status', 'type', 'direction'] as const) {}
+class AccountStatementQueryDocs extends OmitType(HistoryQueryDto, ['status', 'type', 'direction'] as const) {}
 
 /**
- * The statement's query parameters in the OpenAPI document: StatementQuery is a custom decorator, which
+ * The statement's query parameters in the OpenAPI document: AccountStatementQuery is a custom decorator, which
  * swagger does not read, so they are declared here, metadata filters included.
  */
-export function ApiStatementQuery(): MethodDecorator {
+export function ApiAccountStatementQuery(): MethodDecorator {
   return applyDecorators(
-    ApiQuery({ type: StatementQueryDocs }),
+    ApiQuery({ type: AccountStatementQueryDocs }),
     ApiQuery({ name: 'status', required: false, enum: STATUSES }),
     ApiQuery({ name: 'type', required: false, enum: TYPES }),
     ApiQuery({ name: 'direction', required: false, enum: DIRECTIONS }),

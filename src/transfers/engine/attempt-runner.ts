@@ -1,11 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { AppError } from '../../common/errors/error-codes';
 import { AppConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
+import { ENGINE_CLOCK, type EngineClock, sleep, SYSTEM_CLOCK } from './engine-clock';
 import type { MovementRequest, Outcome } from './engine.types';
 import { type AttemptResult, type Mode, MovementEngine } from './movement-engine';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Attempts, backoff and escalation. A movement runs optimistically (the write's version check is the
@@ -17,25 +16,29 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 @Injectable()
 export class AttemptRunner {
   private readonly logger = new Logger(AttemptRunner.name);
+  readonly clock: EngineClock;
 
   constructor(
     private readonly engine: MovementEngine,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
-  ) {}
+    @Optional() @Inject(ENGINE_CLOCK) clock?: EngineClock,
+  ) {
+    this.clock = clock ?? SYSTEM_CLOCK;
+  }
 
   /** The mode of attempt `n` (from 1) of a movement that started at `startedAt`. */
   modeOf(n: number, startedAt: number): Mode {
     const e = this.config.env;
     const escalate =
       (e.TRANSFER_LOCK_AFTER_ATTEMPTS > 0 && n >= e.TRANSFER_LOCK_AFTER_ATTEMPTS) ||
-      Date.now() - startedAt >= e.TRANSFER_MAX_RETRY_MS;
+      this.clock.now() - startedAt >= e.TRANSFER_MAX_RETRY_MS;
     return escalate ? 'locked' : 'optimistic';
   }
 
   /** Runs one movement to an outcome: attempts until one is not a conflict, or the budget is spent. */
   async run(request: MovementRequest): Promise<Outcome> {
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     for (let n = 1; ; n++) {
       const mode = this.modeOf(n, startedAt);
       let result: AttemptResult;
@@ -84,7 +87,8 @@ export class AttemptRunner {
     if (mode !== 'optimistic') return;
     const e = this.config.env;
     await sleep(
-      Math.random() * Math.min(e.TRANSFER_BACKOFF_CAP_MS, e.TRANSFER_BACKOFF_BASE_MS * 2 ** (n - 1)),
+      this.clock,
+      this.clock.random() * Math.min(e.TRANSFER_BACKOFF_CAP_MS, e.TRANSFER_BACKOFF_BASE_MS * 2 ** (n - 1)),
     );
   }
 }

@@ -2,20 +2,28 @@ import { Money } from '../../common/money/money';
 import { outboxEvent, type EventType } from '../../events/outbox';
 import { TransactionDto } from '../dto/transaction.dto';
 import type { TxRecord } from '../transaction.record';
-import { keyId } from './stored-response';
+import { keyId } from '../idempotency';
 import type {
   Accepted,
   EngineState,
   IdempotencyRecord,
   Refused,
+  UsageDelta,
   WalletState,
   WritePlan,
 } from './engine.types';
+import { usageKey } from './movement-rules.limits';
+import { monitorEvent, monitorsCrossed } from './movement-rules.monitors';
 
 /** A deep-enough copy of a state: the rules can run on it again without seeing later changes. */
 export function cloneState(s: EngineState): EngineState {
+  const copy = (w: WalletState): WalletState => ({
+    ...w,
+    usage: new Map([...w.usage].map(([k, u]) => [k, { ...u }])),
+    monitors: w.monitors.map((m) => ({ ...m })),
+  });
   return {
-    wallets: new Map([...s.wallets].map(([id, w]) => [id, { ...w }])),
+    wallets: new Map([...s.wallets].map(([id, w]) => [id, copy(w)])),
     walletOfUser: new Map(s.walletOfUser),
     users: new Map(s.users),
     transactions: new Map(s.transactions),
@@ -34,13 +42,22 @@ export class BatchPlan {
   private readonly net = new Map<string, { balance: Money; held: Money; requireActive: boolean }>();
   /** Refunded transfers: the refunded amount the state was read with, and where it ends. */
   private readonly refunded = new Map<string, { expected: Money; next: Money }>();
+  /** Net usage change per wallet and window. */
+  private readonly usage = new Map<string, UsageDelta>();
+  /** The usage rows the state was read with (by `wallet|usageKey`): they exist when the write runs. */
+  private readonly readUsage = new Set<string>();
+  /** Monitors whose `met` changed, as they end. */
+  private readonly monitors = new Map<string, { id: string; met: boolean; lastTriggeredAt: Date | null }>();
   private readonly plan: WritePlan;
 
   constructor(
     private readonly state: EngineState,
     now: Date,
   ) {
-    for (const w of state.wallets.values()) this.readVersions.set(w.id, w.version);
+    for (const w of state.wallets.values()) {
+      this.readVersions.set(w.id, w.version);
+      for (const key of w.usage.keys()) this.readUsage.add(`${w.id}|${key}`);
+    }
     this.plan = {
       wallets: [],
       inserts: [],
@@ -50,6 +67,8 @@ export class BatchPlan {
       idempotency: [],
       mustBeActive: [],
       mustBeAdmin: [],
+      usage: [],
+      monitors: [],
       events: [],
       now,
     };
@@ -97,9 +116,43 @@ export class BatchPlan {
     }
     this.state.transactions.set(decision.transaction.id, decision.transaction);
     this.event(acceptedEventType(decision), decision.transaction);
+    for (const delta of decision.usage ?? []) this.count(delta);
+    // Each movement's crossings, against the balance right after it: a wallet crossing three times within
+    // one combined write gets three events, in order.
+    for (const walletId of new Set(decision.changes.map((c) => c.walletId))) {
+      const wallet = this.state.wallets.get(walletId) as WalletState;
+      for (const monitor of monitorsCrossed(wallet, this.plan.now)) {
+        this.monitors.set(monitor.id, {
+          id: monitor.id,
+          met: monitor.met,
+          lastTriggeredAt: monitor.lastTriggeredAt,
+        });
+        this.plan.events.push(monitorEvent(wallet, monitor, decision.transaction.id));
+      }
+    }
     this.plan.mustBeActive.push(...decision.mustBeActive);
     this.plan.mustBeAdmin.push(...decision.mustBeAdmin);
     if (key) this.keep(key);
+  }
+
+  /**
+   * A change of one window's usage, seen at once by the later movements of the batch. A give-back to a
+   * window the state does not hold (an earlier one) changes only the row, where it exists.
+   */
+  private count(delta: UsageDelta): void {
+    const wallet = this.state.wallets.get(delta.walletId) as WalletState;
+    const key = usageKey(delta.period, delta.start);
+    const used = wallet.usage.get(key);
+    if (used || delta.count > 0) {
+      const base = used ?? { amount: Money.ZERO, count: 0 };
+      wallet.usage.set(key, { amount: base.amount.plus(delta.amount), count: base.count + delta.count });
+    }
+    const id = `${delta.walletId}|${key}`;
+    const net = this.usage.get(id);
+    this.usage.set(
+      id,
+      net ? { ...net, amount: net.amount.plus(delta.amount), count: net.count + delta.count } : { ...delta },
+    );
   }
 
   /** A refusal kept with its key (and its FAILED record, when it has one). */
@@ -127,7 +180,17 @@ export class BatchPlan {
       .map(([id, d]) => ({ id, version: this.readVersions.get(id) as number, ...d }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const refunds = [...this.refunded].map(([id, r]) => ({ id, ...r }));
-    return { ...this.plan, wallets, refunds };
+    // A row that gains is created when missing; one that only gives back is updated where it exists (a
+    // hold counted before its window was kept gives back nothing), so no row is ever created negative.
+    // A row the state was read with is updated: it still exists (removing one bumps its wallet's
+    // version), and a plain UPDATE skips the upsert's arbiter probe and its tuple lock's WAL record.
+    const usage = [...this.usage.entries()]
+      .filter(([, u]) => !u.amount.isZero() || u.count !== 0)
+      .map(([id, u]) => ({
+        ...u,
+        create: !this.readUsage.has(id) && !u.amount.isNegative() && u.count >= 0,
+      }));
+    return { ...this.plan, wallets, refunds, usage, monitors: [...this.monitors.values()] };
   }
 
   /** A response kept for an Idempotency-Key; later movements with the same key in this batch replay it. */

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Pool, QueryResultRow } from 'pg';
+import type { QueryResultRow } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import { Money } from '../../common/money/money';
+import { primaryPool, queryKeepingConnection } from '../../database/pools';
 import { AppConfig } from '../../config/app-config';
+import { OutboxSignal } from '../../events/outbox-signal';
 import {
   constraintName,
   DEADLOCK_DETECTED,
@@ -19,17 +19,18 @@ import type {
   EngineState,
   StateQuery,
   StoredResponse,
-  WalletState,
   WritePlan,
   WriteResult,
 } from './engine.types';
-import { keyId } from './stored-response';
-import { lockStatement, readStatement, type Statement, writeStatement } from './write-statement';
+import type { EngineStore, LockedSession } from './engine.port';
+import { keyId } from '../idempotency';
+import { lockStatement, readStatement, walletStateOf, type WalletRow } from './read-statement';
+import { type Statement, writeStatement } from './write-statement';
 
 interface StateRow {
   idem: Array<StoredResponse & { caller: string; key: string }> | null;
   users: Array<{ id: string; status: string; role: string }> | null;
-  wallets: Array<Omit<WalletState, 'balance' | 'held'> & { balance: string; held: string }> | null;
+  wallets: WalletRow[] | null;
   txs: TxRow[] | null;
 }
 
@@ -68,7 +69,7 @@ export function conflictOf(err: unknown): ConflictReason | undefined {
  * a different statement under that name, prepared for another client).
  */
 @Injectable()
-export class EngineRepository {
+export class EngineRepository implements EngineStore {
   /** SQL text -> name of its prepared statement. Three shapes, so the map stays tiny. */
   private readonly statementNames = new Map<string, string>();
   private readonly named: boolean;
@@ -76,12 +77,19 @@ export class EngineRepository {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     config: AppConfig,
+    private readonly outbox: OutboxSignal,
   ) {
     this.named = config.env.DB_POOLER !== 'transaction';
   }
 
-  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction('READ COMMITTED', work);
+  locked<T>(work: (session: LockedSession) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction('READ COMMITTED', (manager) =>
+      work({
+        readState: (q) => this.readState(q, manager),
+        lockWallets: (ids) => this.lockWallets(manager, ids),
+        write: (plan) => this.write(plan, manager),
+      }),
+    );
   }
 
   async readState(q: StateQuery, manager?: EntityManager): Promise<EngineState> {
@@ -94,7 +102,7 @@ export class EngineRepository {
       idempotency: new Map(),
     };
     for (const w of row.wallets ?? []) {
-      state.wallets.set(w.id, { ...w, balance: Money.fromDb(w.balance), held: Money.fromDb(w.held) });
+      state.wallets.set(w.id, walletStateOf(w));
       state.walletOfUser.set(w.userId, w.id);
     }
     for (const u of row.users ?? []) state.users.set(u.id, { status: u.status, role: u.role });
@@ -105,7 +113,7 @@ export class EngineRepository {
     return state;
   }
 
-  async lockWallets(manager: EntityManager, ids: string[]): Promise<void> {
+  private async lockWallets(manager: EntityManager, ids: string[]): Promise<void> {
     await this.run(lockStatement(ids), manager);
   }
 
@@ -113,6 +121,7 @@ export class EngineRepository {
   async write(plan: WritePlan, manager?: EntityManager): Promise<WriteResult> {
     try {
       await this.run(writeStatement(plan), manager);
+      if (plan.events.length > 0) this.outbox.written();
       return { kind: 'committed' };
     } catch (err) {
       const conflict = writeConflictOf(err) ?? { reason: conflictOf(err), walletIds: [] };
@@ -123,8 +132,8 @@ export class EngineRepository {
 
   private async run<T>(statement: Statement, manager?: EntityManager): Promise<T[]> {
     if (manager) return manager.query<T[]>(statement.text, statement.values);
-    const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
-    const result = await pool.query<T & QueryResultRow>({
+    const pool = primaryPool(this.dataSource);
+    const result = await queryKeepingConnection<T & QueryResultRow>(pool, {
       name: this.named ? this.nameOf(statement.text) : undefined,
       text: statement.text,
       values: statement.values,

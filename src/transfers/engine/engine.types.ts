@@ -1,6 +1,7 @@
 import type { AppError } from '../../common/errors/error-codes';
 import type { Money } from '../../common/money/money';
 import type { OutboxEvent } from '../../events/outbox';
+import type { LimitWindow, Period } from '../../wallets/limits/limit-windows';
 import type { TxRecord } from '../transaction.record';
 
 /**
@@ -67,8 +68,6 @@ export interface TransferItem {
 /** A client's own string keys on a movement (contract v1.1: at most 20, validated at the edge). */
 export type Metadata = Record<string, string>;
 
-export type MovementKind = Movement['kind'];
-
 /** What a money-moving request carries for idempotency: the caller's key and a hash of the request. */
 export interface IdempotencyContext {
   key: string;
@@ -83,7 +82,7 @@ export interface MovementRequest {
   idem?: IdempotencyContext;
 }
 
-/** A wallet as the engine reads it, with its owner's status. */
+/** A wallet as the engine reads it, with its owner's status, its limits, their usage and its monitors. */
 export interface WalletState {
   id: string;
   userId: string;
@@ -92,6 +91,47 @@ export interface WalletState {
   held: Money;
   version: number;
   userStatus: string;
+  /** The balance may go down to minus this (contract v1.2); available = balance - held + overdraft. */
+  overdraft: Money;
+  limits: LimitRule[];
+  /** Usage of the current windows (and any later one already begun), by usageKey(period, start). */
+  usage: Map<string, Usage>;
+  monitors: MonitorState[];
+}
+
+export type { LimitWindow, Period } from '../../wallets/limits/limit-windows';
+
+export interface LimitRule {
+  window: LimitWindow;
+  maxAmount: Money | null;
+  maxCount: number | null;
+}
+
+export interface Usage {
+  amount: Money;
+  count: number;
+}
+
+/** A balance monitor as the engine keeps it: `met` is what the last write left. */
+export interface MonitorState {
+  id: string;
+  walletId: string;
+  field: 'balance' | 'availableBalance';
+  operator: 'lt' | 'lte' | 'gt' | 'gte';
+  value: Money;
+  description: string | null;
+  met: boolean;
+  createdAt: Date;
+  lastTriggeredAt: Date | null;
+}
+
+/** A change of one window's usage: + at a spend or a hold's creation, - when a hold gives back. */
+export interface UsageDelta {
+  walletId: string;
+  period: Period;
+  start: Date;
+  amount: Money;
+  count: number;
 }
 
 /** A user as the database has it now (not as the token or a cache says). */
@@ -157,6 +197,8 @@ export interface Accepted {
   settle?: Settlement;
   /** A refund: the original transfer's refunded amount grows by `amount`. */
   refund?: { originalId: string; amount: Money };
+  /** What the movement adds to (or gives back to) its sender's limit windows. */
+  usage?: UsageDelta[];
   /** Users who must still be ACTIVE when the write runs, and those who must still be admins. */
   mustBeActive: string[];
   mustBeAdmin: string[];
@@ -200,6 +242,10 @@ export interface WritePlan {
   idempotency: IdempotencyRecord[];
   mustBeActive: string[];
   mustBeAdmin: string[];
+  /** Net usage change per (wallet, window, start); `create` when the row may not exist yet. */
+  usage: Array<UsageDelta & { create: boolean }>;
+  /** Monitors whose `met` changed, as they end (their wallets are version-checked above). */
+  monitors: Array<{ id: string; met: boolean; lastTriggeredAt: Date | null }>;
   /** One event per change (contract v1.1), written by the same statement. */
   events: OutboxEvent[];
   now: Date;

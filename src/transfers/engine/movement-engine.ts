@@ -1,15 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { AppError } from '../../common/errors/error-codes';
 import { inSpan } from '../../common/tracing/span';
-import { keyId, replayOf, responseOf } from './stored-response';
+import { PrimaryHold } from '../../database/primary-hold';
+import { keyId, recordOf, replayFrom } from '../idempotency';
 import { BatchPlan, cloneState } from './batch-plan';
-import { EngineRepository } from './engine.repository';
+import { ENGINE_CLOCK, type EngineClock, SYSTEM_CLOCK } from './engine-clock';
+import { ENGINE_STORE, type EngineSession, type EngineStore } from './engine.port';
 import type {
   ConflictReason,
   EngineState,
-  IdempotencyRecord,
   Movement,
   MovementRequest,
   Outcome,
@@ -36,7 +35,15 @@ export class MovementEngine {
   /** user id -> wallet id, learnt from every read. A wallet never changes owner, so entries never go stale. */
   private readonly wallets = new Map<string, string>();
 
-  constructor(private readonly repository: EngineRepository) {}
+  private readonly clock: EngineClock;
+
+  constructor(
+    @Inject(ENGINE_STORE) private readonly store: EngineStore,
+    private readonly hold: PrimaryHold,
+    @Optional() @Inject(ENGINE_CLOCK) clock?: EngineClock,
+  ) {
+    this.clock = clock ?? SYSTEM_CLOCK;
+  }
 
   /** The wallet id of a user, when a read has already seen it. */
   walletIdOf(userId: string): string | undefined {
@@ -46,19 +53,28 @@ export class MovementEngine {
   /** The response stored for a caller's key, if its first request has committed. */
   async storedResponse(caller: string, key: string): Promise<StoredResponse | undefined> {
     const q: StateQuery = { userIds: [], walletIds: [], transactionIds: [], keys: [{ caller, key }] };
-    const state = await this.repository.readState(q);
+    const state = await this.hold.run(() => this.store.readState(q));
     return state.idempotency.get(keyId(caller, key));
   }
 
+  /**
+   * One attempt, run again from its read while the primary is moving (switchover, failover), up to
+   * DB_PRIMARY_WAIT_MS: the read finds the Idempotency-Key of an attempt that committed after all, so a
+   * second run replays it (src/database/primary-hold.ts).
+   */
   attempt(requests: MovementRequest[], mode: Mode): Promise<AttemptResult[]> {
+    return this.hold.run(() => this.attemptOnce(requests, mode));
+  }
+
+  private attemptOnce(requests: MovementRequest[], mode: Mode): Promise<AttemptResult[]> {
     const attributes = { 'hfts.engine.mode': mode, 'hfts.engine.movements': requests.length };
     return inSpan('engine.attempt', attributes, async () => {
       const query = stateQuery(requests);
-      if (mode === 'optimistic') return this.decideAndWrite(requests, query);
-      return this.repository.transaction(async (manager) => {
-        const probe = await this.repository.readState(query, manager);
-        await this.repository.lockWallets(manager, [...probe.wallets.keys()]);
-        return this.decideAndWrite(requests, query, manager);
+      if (mode === 'optimistic') return this.decideAndWrite(requests, query, this.store, false);
+      return this.store.locked(async (session) => {
+        const probe = await session.readState(query);
+        await session.lockWallets([...probe.wallets.keys()]);
+        return this.decideAndWrite(requests, query, session, true);
       });
     });
   }
@@ -66,9 +82,10 @@ export class MovementEngine {
   private async decideAndWrite(
     requests: MovementRequest[],
     query: StateQuery,
-    manager?: EntityManager,
+    session: EngineSession,
+    inTransaction: boolean,
   ): Promise<AttemptResult[]> {
-    const read = await this.repository.readState(query, manager);
+    const read = await session.readState(query);
     for (const [userId, walletId] of read.walletOfUser) {
       if (this.wallets.size >= 100_000) this.wallets.clear();
       this.wallets.set(userId, walletId);
@@ -80,10 +97,9 @@ export class MovementEngine {
       const { plan, outcomes } = decideAll(
         todo.map((i) => requests[i]),
         state,
+        { now: new Date(this.clock.now()), newId: () => this.clock.newId() },
       );
-      const write = plan.isEmpty
-        ? { kind: 'committed' as const }
-        : await this.repository.write(plan.build(), manager);
+      const write = plan.isEmpty ? { kind: 'committed' as const } : await session.write(plan.build());
       if (write.kind === 'committed') {
         todo.forEach((i, n) => (results[i] = { kind: 'done', outcome: outcomes[n] }));
         break;
@@ -91,7 +107,7 @@ export class MovementEngine {
       // Only what depends on the wallets that moved runs again; the rest is decided anew from this read.
       // Inside a transaction (the locked path) the failed statement aborted it: everything runs again.
       const again =
-        !manager && write.reason === 'version' && write.walletIds.length > 0
+        !inTransaction && write.reason === 'version' && write.walletIds.length > 0
           ? dependents(
               todo.map((i) => requests[i]),
               read,
@@ -113,29 +129,16 @@ export class MovementEngine {
 function decideAll(
   requests: MovementRequest[],
   state: EngineState,
+  ctx: RuleContext,
 ): { plan: BatchPlan; outcomes: Outcome[] } {
-  const now = new Date();
-  const plan = new BatchPlan(state, now);
-  const ctx = { now, newId: randomUUID };
-  const outcomes = requests.map(({ movement, idem }): Outcome => {
-    const caller = 'caller' in movement ? movement.caller.id : undefined;
-    const keep = (outcome: Outcome, transactionId: string | null): IdempotencyRecord | undefined =>
-      idem && caller
-        ? {
-            caller,
-            key: idem.key,
-            hash: idem.requestHash,
-            ...responseOf(outcome, idem.requestId),
-            transactionId,
-          }
-        : undefined;
-    if (idem && caller) {
-      const stored = state.idempotency.get(keyId(caller, idem.key));
-      if (stored) return replayOf(stored, idem.requestHash);
-    }
+  const plan = new BatchPlan(state, ctx.now);
+  const outcomes = requests.map((request): Outcome => {
+    const replay = replayFrom(state, request);
+    if (replay) return replay;
+    const { movement } = request;
     if (movement.kind === 'batch') {
       const outcome = decideBatch(state, plan, movement, ctx);
-      const record = keep(outcome, null);
+      const record = recordOf(request, outcome, null);
       if (record) plan.keep(record);
       return outcome;
     }
@@ -146,14 +149,14 @@ function decideAll(
         transaction: decision.transaction,
         created: decision.created,
       };
-      plan.accept(decision, keep(outcome, decision.transaction.id));
+      plan.accept(decision, recordOf(request, outcome, decision.transaction.id));
       return outcome;
     }
     const outcome: Outcome = { kind: 'refused', error: decision.error };
     // Business refusals (422) are kept like successes: a retry with the same key gets the same answer.
     const record =
       decision.store && decision.error.status === 422
-        ? keep(outcome, decision.record?.id ?? null)
+        ? recordOf(request, outcome, decision.record?.id ?? null)
         : undefined;
     if (record) plan.refuse(decision, record);
     return outcome;

@@ -1,7 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { AttemptRunner } from './attempt-runner';
+import { ENGINE_CLOCK, type EngineClock, SYSTEM_CLOCK, type Timer } from './engine-clock';
 import type { MovementRequest, Outcome } from './engine.types';
 import { MovementEngine } from './movement-engine';
 
@@ -36,20 +37,31 @@ export class WriteCombiner {
   /** Keys held by batches in flight. */
   private readonly busy = new Set<string>();
   private inFlight = 0;
-  private timer?: NodeJS.Timeout;
+  private timer?: Timer;
   /** Started when batches in flight fill every slot and movements wait: see STUCK_MS. */
-  private overflow?: NodeJS.Timeout;
+  private overflow?: Timer;
+  private readonly clock: EngineClock;
 
   constructor(
     private readonly engine: MovementEngine,
     private readonly runner: AttemptRunner,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
-  ) {}
+    @Optional() @Inject(ENGINE_CLOCK) clock?: EngineClock,
+  ) {
+    this.clock = clock ?? SYSTEM_CLOCK;
+  }
 
   submit(request: MovementRequest, keys: string[]): Promise<Outcome> {
     return new Promise<Outcome>((done, fail) => {
-      this.waiting.push({ request, keys: [...new Set(keys)], attempt: 1, startedAt: Date.now(), done, fail });
+      this.waiting.push({
+        request,
+        keys: [...new Set(keys)],
+        attempt: 1,
+        startedAt: this.clock.now(),
+        done,
+        fail,
+      });
       this.pump();
     });
   }
@@ -61,21 +73,24 @@ export class WriteCombiner {
       // Every slot is taken, perhaps by batches stuck behind a row lock held elsewhere. A movement on
       // other wallets must not wait for them without bound: past STUCK_MS it goes anyway, and the pool's
       // connect timeout (503 with Retry-After) bounds its wait, as without the combiner.
-      this.overflow ??= setTimeout(() => {
-        this.overflow = undefined;
-        if (this.waiting.length > 0 && this.startBatch()) this.pump();
-      }, STUCK_MS);
-      this.overflow.unref();
+      this.overflow ??= this.clock.setTimer(
+        STUCK_MS,
+        () => {
+          this.overflow = undefined;
+          if (this.waiting.length > 0 && this.startBatch()) this.pump();
+        },
+        true,
+      );
       return;
     }
     while (this.inFlight < e.TRANSFER_BATCH_CONCURRENCY && this.waiting.length > 0) {
       const full = this.waiting.length >= e.TRANSFER_BATCH_MAX;
       if (this.inFlight > 0 && !full && e.TRANSFER_BATCH_WAIT_US > 0) {
-        this.timer ??= setTimeout(() => {
+        this.timer ??= this.clock.setTimer(e.TRANSFER_BATCH_WAIT_US / 1000, () => {
           this.timer = undefined;
           this.startBatch();
           this.pump();
-        }, e.TRANSFER_BATCH_WAIT_US / 1000);
+        });
         return;
       }
       if (!this.startBatch()) return;
@@ -85,7 +100,7 @@ export class WriteCombiner {
   /** Takes what may run now into one batch and starts it. False when everything waiting is blocked. */
   private startBatch(): boolean {
     if (this.timer) {
-      clearTimeout(this.timer);
+      this.timer.cancel();
       this.timer = undefined;
     }
     const e = this.config.env;

@@ -1,6 +1,7 @@
 import { eventInsert, eventInsertArrays } from '../../events/outbox';
-import { TX_INSERT_COLUMNS, TX_JSON, txInsertArrays, txUnnest } from '../transaction.record';
-import type { StateQuery, WritePlan } from './engine.types';
+import { TX_INSERT_COLUMNS, txInsertArrays, txUnnest } from '../transaction.record';
+import type { WritePlan } from './engine.types';
+import { namedStatement } from './named-params';
 
 /** A statement and its parameters, ready for the driver. */
 export interface Statement {
@@ -21,78 +22,133 @@ export interface Statement {
  * 3. Every write below runs only when `ok`; when a check fails, hfts_write_conflict() raises 40001 naming
  *    the failed check and the wallets that moved, so the statement rolls back (a commit would hold the
  *    locks through a WAL flush) and the engine decides again, from a fresh read, only what depends on them.
+ * 4. Limit usage (`uc`, `ug`) and monitors (`mu`) are written only with a change of their wallet, and
+ *    every other writer of them (limits PUT, monitor creation and deletion) bumps the wallet's version
+ *    under its lock: a usage or a monitor the rules did not see fails the version check like a balance.
+ *
+ * Parameters are named (named-params.ts): the text refers to them by name, the values are given by name.
  */
 const TX_ARRAYS = txInsertArrays([]).length;
-const LEDGER = 14 + TX_ARRAYS;
-const KEYS = LEDGER + 4;
-const REFUNDS = KEYS + 6;
-const META = REFUNDS + 3;
-const EVENTS = META + 4;
-const NOW = '$13::timestamptz';
 
-const WRITE = `WITH
+const WRITE = namedStatement(
+  {
+    walletIds: 'uuid[]',
+    walletVersions: 'int[]',
+    walletBalanceDeltas: 'numeric[]',
+    walletHeldDeltas: 'numeric[]',
+    walletRequireActive: 'boolean[]',
+    settleIds: 'uuid[]',
+    settleStatuses: 'text[]',
+    settleAmounts: 'numeric[]',
+    settleReasons: 'text[]',
+    settleAt: 'timestamptz[]',
+    actors: 'uuid[]',
+    admins: 'uuid[]',
+    now: 'timestamptz',
+    tx: TX_ARRAYS,
+    ledgerWallets: 'uuid[]',
+    ledgerTransactions: 'uuid[]',
+    ledgerAmounts: 'numeric[]',
+    ledgerBalancesAfter: 'numeric[]',
+    keyCallers: 'uuid[]',
+    keys: 'text[]',
+    keyHashes: 'text[]',
+    keyStatuses: 'int[]',
+    keyResponses: 'json[]',
+    keyTransactions: 'uuid[]',
+    refundIds: 'uuid[]',
+    refundExpected: 'numeric[]',
+    refundNext: 'numeric[]',
+    metaWallets: 'uuid[]',
+    metaKeys: 'text[]',
+    metaValues: 'text[]',
+    metaTransactions: 'uuid[]',
+    usageWallets: 'uuid[]',
+    usagePeriods: 'text[]',
+    usageStarts: 'timestamptz[]',
+    usageAmounts: 'numeric[]',
+    usageCounts: 'int[]',
+    usageCreate: 'boolean[]',
+    monitorIds: 'uuid[]',
+    monitorMet: 'boolean[]',
+    monitorTriggeredAt: 'timestamptz[]',
+    events: 5,
+  },
+  (p) => `WITH
   v(id, version, dbal, dheld, active) AS (
-    SELECT * FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::numeric[], $5::boolean[])),
-  lk AS (SELECT w.id, w.version, w.user_id FROM wallets w WHERE w.id = ANY($1::uuid[]) ORDER BY w.id FOR NO KEY UPDATE),
+    SELECT * FROM unnest(${p.walletIds}, ${p.walletVersions}, ${p.walletBalanceDeltas}, ${p.walletHeldDeltas}, ${p.walletRequireActive})),
+  lk AS (SELECT w.id, w.version, w.user_id FROM wallets w WHERE w.id = ANY(${p.walletIds}) ORDER BY w.id FOR NO KEY UPDATE),
   bad AS (
     SELECT v.id FROM v LEFT JOIN lk ON lk.id = v.id
      WHERE lk.id IS NULL OR lk.version <> v.version
         OR (v.active AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = lk.user_id AND u.status = 'ACTIVE'))),
-  pend AS (SELECT t.id FROM transactions t WHERE t.id = ANY($6::uuid[]) AND t.status = 'PENDING'
+  pend AS (SELECT t.id FROM transactions t WHERE t.id = ANY(${p.settleIds}) AND t.status = 'PENDING'
             ORDER BY t.id FOR NO KEY UPDATE),
-  rlk AS (SELECT t.id, t.refunded_amount FROM transactions t WHERE t.id = ANY($${REFUNDS}::uuid[]) AND t.status = 'COMPLETED'
+  rlk AS (SELECT t.id, t.refunded_amount FROM transactions t WHERE t.id = ANY(${p.refundIds}) AND t.status = 'COMPLETED'
            ORDER BY t.id FOR NO KEY UPDATE),
-  rok AS (SELECT count(*) AS n FROM unnest($${REFUNDS}::uuid[], $${REFUNDS + 1}::numeric[]) r(id, expected)
+  rok AS (SELECT count(*) AS n FROM unnest(${p.refundIds}, ${p.refundExpected}) r(id, expected)
             JOIN rlk ON rlk.id = r.id AND rlk.refunded_amount = r.expected),
   who AS (SELECT count(*) AS n FROM users u
-           WHERE u.id = ANY($11::uuid[]) AND u.status = 'ACTIVE' AND (u.role = 'ADMIN' OR NOT u.id = ANY($12::uuid[]))),
+           WHERE u.id = ANY(${p.actors}) AND u.status = 'ACTIVE' AND (u.role = 'ADMIN' OR NOT u.id = ANY(${p.admins}))),
   ok AS (SELECT (SELECT count(*) FROM bad) = 0 AS wallets_ok,
-                (SELECT count(*) FROM pend) = cardinality($6::uuid[])
-                  AND (SELECT n FROM rok) = cardinality($${REFUNDS}::uuid[]) AS settles_ok,
-                (SELECT n FROM who) = cardinality($11::uuid[]) AS actors_ok),
+                (SELECT count(*) FROM pend) = cardinality(${p.settleIds})
+                  AND (SELECT n FROM rok) = cardinality(${p.refundIds}) AS settles_ok,
+                (SELECT n FROM who) = cardinality(${p.actors}) AS actors_ok),
   go AS (SELECT true AS go FROM ok WHERE wallets_ok AND settles_ok AND actors_ok),
   upd AS (
     UPDATE wallets w SET balance = w.balance + v.dbal, held = w.held + v.dheld, version = w.version + 1,
-           updated_at = ${NOW}
-      FROM v, go WHERE w.id = v.id AND w.id = ANY($1::uuid[])
+           updated_at = ${p.now}
+      FROM v, go WHERE w.id = v.id AND w.id = ANY(${p.walletIds})
     RETURNING w.id),
   tu AS (
     UPDATE transactions t SET status = s.status, amount = s.amount, failure_reason = s.reason, completed_at = s.at
-      FROM unnest($6::uuid[], $7::text[], $8::numeric[], $9::text[], $10::timestamptz[]) s(id, status, amount, reason, at), go
-     WHERE t.id = s.id AND t.id = ANY($6::uuid[])
+      FROM unnest(${p.settleIds}, ${p.settleStatuses}, ${p.settleAmounts}, ${p.settleReasons}, ${p.settleAt}) s(id, status, amount, reason, at), go
+     WHERE t.id = s.id AND t.id = ANY(${p.settleIds})
     RETURNING t.id),
   ti AS (
     INSERT INTO transactions (${TX_INSERT_COLUMNS})
-    SELECT x.* FROM ${txUnnest(placeholders(14, TX_ARRAYS))} x, go
+    SELECT x.* FROM ${txUnnest(placeholders(p.tx, TX_ARRAYS))} x, go
     RETURNING id, seq),
   ru AS (
     UPDATE transactions t SET refunded_amount = r.next
-      FROM unnest($${REFUNDS}::uuid[], $${REFUNDS + 2}::numeric[]) r(id, next), go
-     WHERE t.id = r.id AND t.id = ANY($${REFUNDS}::uuid[])
+      FROM unnest(${p.refundIds}, ${p.refundNext}) r(id, next), go
+     WHERE t.id = r.id AND t.id = ANY(${p.refundIds})
     RETURNING t.id),
   tm AS (
     INSERT INTO transaction_metadata (wallet_id, key, value, seq, transaction_id)
     SELECT m.w, m.k, m.v, ti.seq, m.t
-      FROM unnest($${META}::uuid[], $${META + 1}::text[], $${META + 2}::text[], $${META + 3}::uuid[]) m(w, k, v, t)
+      FROM unnest(${p.metaWallets}, ${p.metaKeys}, ${p.metaValues}, ${p.metaTransactions}) m(w, k, v, t)
       JOIN ti ON ti.id = m.t),
   le AS (
     INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after, created_at)
-    SELECT e.w, e.t, e.a, e.b, ${NOW}
-      FROM unnest(${placeholders(LEDGER, 4)
-        .map((p, i) => `${p}::${['uuid', 'uuid', 'numeric', 'numeric'][i]}[]`)
-        .join(', ')}) e(w, t, a, b), go),
+    SELECT e.w, e.t, e.a, e.b, ${p.now}
+      FROM unnest(${p.ledgerWallets}, ${p.ledgerTransactions}, ${p.ledgerAmounts}, ${p.ledgerBalancesAfter}) e(w, t, a, b), go),
   ik AS (
     INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response, transaction_id, created_at)
-    SELECT k.u, k.k, k.h, k.s, k.r, k.t, ${NOW}
-      FROM unnest(${placeholders(KEYS, 6)
-        .map((p, i) => `${p}::${['uuid', 'text', 'text', 'int', 'json', 'uuid'][i]}[]`)
-        .join(', ')}) k(u, k, h, s, r, t), go),
-  ev AS (${eventInsert(EVENTS, NOW, 'go')})
+    SELECT k.u, k.k, k.h, k.s, k.r, k.t, ${p.now}
+      FROM unnest(${p.keyCallers}, ${p.keys}, ${p.keyHashes}, ${p.keyStatuses}, ${p.keyResponses}, ${p.keyTransactions})
+           k(u, k, h, s, r, t), go),
+  us AS (SELECT * FROM unnest(${p.usageWallets}, ${p.usagePeriods}, ${p.usageStarts}, ${p.usageAmounts}, ${p.usageCounts}, ${p.usageCreate})
+           x(w, p, s, a, c, mk)),
+  uc AS (
+    INSERT INTO wallet_limit_usage AS u (wallet_id, period, period_start, used_amount, used_count)
+    SELECT us.w, us.p, us.s, us.a, us.c FROM us, go WHERE us.mk
+    ON CONFLICT (wallet_id, period, period_start) DO UPDATE
+       SET used_amount = u.used_amount + EXCLUDED.used_amount, used_count = u.used_count + EXCLUDED.used_count),
+  ug AS (
+    UPDATE wallet_limit_usage u SET used_amount = u.used_amount + us.a, used_count = u.used_count + us.c
+      FROM us, go WHERE NOT us.mk AND u.wallet_id = us.w AND u.period = us.p AND u.period_start = us.s),
+  mu AS (
+    UPDATE wallet_monitors m SET met = x.met, last_triggered_at = x.at
+      FROM unnest(${p.monitorIds}, ${p.monitorMet}, ${p.monitorTriggeredAt}) x(id, met, at), go
+     WHERE m.id = x.id),
+  ev AS (${eventInsert(p.events, p.now, 'go')})
 SELECT CASE WHEN ok.wallets_ok AND ok.settles_ok AND ok.actors_ok THEN true
             ELSE hfts_write_conflict(
                    CASE WHEN NOT ok.wallets_ok THEN 'version' WHEN NOT ok.settles_ok THEN 'settled' ELSE 'actor' END,
                    (SELECT array_agg(id::text) FROM bad)) END AS ok
-  FROM ok`;
+  FROM ok`,
+);
 
 function placeholders(from: number, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `$${from + i}`);
@@ -103,44 +159,59 @@ export function writeStatement(plan: WritePlan): Statement {
   const s = plan.settles;
   const l = plan.ledger;
   const k = plan.idempotency;
+  const u = plan.usage;
+  const m = plan.monitors;
+  const meta = metadataRows(plan);
   return {
-    text: WRITE,
-    values: [
-      w.map((x) => x.id),
-      w.map((x) => x.version),
-      w.map((x) => x.balance.toFixed4()),
-      w.map((x) => x.held.toFixed4()),
-      w.map((x) => x.requireActive),
-      s.map((x) => x.id),
-      s.map((x) => x.status),
-      s.map((x) => x.amount.toFixed4()),
-      s.map((x) => x.failureReason),
-      s.map((x) => x.at.toISOString()),
-      [...new Set([...plan.mustBeActive, ...plan.mustBeAdmin])],
-      [...new Set(plan.mustBeAdmin)],
-      plan.now.toISOString(),
-      ...txInsertArrays(plan.inserts),
-      l.map((x) => x.walletId),
-      l.map((x) => x.transactionId),
-      l.map((x) => x.amount.toFixed4()),
-      l.map((x) => x.balanceAfter.toFixed4()),
-      k.map((x) => x.caller),
-      k.map((x) => x.key),
-      k.map((x) => x.hash),
-      k.map((x) => x.status),
-      k.map((x) => JSON.stringify(x.body)),
-      k.map((x) => x.transactionId),
-      plan.refunds.map((x) => x.id),
-      plan.refunds.map((x) => x.expected.toFixed4()),
-      plan.refunds.map((x) => x.next.toFixed4()),
-      ...metadataRows(plan),
-      ...eventInsertArrays(plan.events),
-    ],
+    text: WRITE.text,
+    values: WRITE.values({
+      walletIds: w.map((x) => x.id),
+      walletVersions: w.map((x) => x.version),
+      walletBalanceDeltas: w.map((x) => x.balance.toFixed4()),
+      walletHeldDeltas: w.map((x) => x.held.toFixed4()),
+      walletRequireActive: w.map((x) => x.requireActive),
+      settleIds: s.map((x) => x.id),
+      settleStatuses: s.map((x) => x.status),
+      settleAmounts: s.map((x) => x.amount.toFixed4()),
+      settleReasons: s.map((x) => x.failureReason),
+      settleAt: s.map((x) => x.at.toISOString()),
+      actors: [...new Set([...plan.mustBeActive, ...plan.mustBeAdmin])],
+      admins: [...new Set(plan.mustBeAdmin)],
+      now: plan.now.toISOString(),
+      tx: txInsertArrays(plan.inserts),
+      ledgerWallets: l.map((x) => x.walletId),
+      ledgerTransactions: l.map((x) => x.transactionId),
+      ledgerAmounts: l.map((x) => x.amount.toFixed4()),
+      ledgerBalancesAfter: l.map((x) => x.balanceAfter.toFixed4()),
+      keyCallers: k.map((x) => x.caller),
+      keys: k.map((x) => x.key),
+      keyHashes: k.map((x) => x.hash),
+      keyStatuses: k.map((x) => x.status),
+      keyResponses: k.map((x) => JSON.stringify(x.body)),
+      keyTransactions: k.map((x) => x.transactionId),
+      refundIds: plan.refunds.map((x) => x.id),
+      refundExpected: plan.refunds.map((x) => x.expected.toFixed4()),
+      refundNext: plan.refunds.map((x) => x.next.toFixed4()),
+      metaWallets: meta.map((r) => r[0]),
+      metaKeys: meta.map((r) => r[1]),
+      metaValues: meta.map((r) => r[2]),
+      metaTransactions: meta.map((r) => r[3]),
+      usageWallets: u.map((x) => x.walletId),
+      usagePeriods: u.map((x) => x.period),
+      usageStarts: u.map((x) => x.start.toISOString()),
+      usageAmounts: u.map((x) => x.amount.toFixed4()),
+      usageCounts: u.map((x) => x.count),
+      usageCreate: u.map((x) => x.create),
+      monitorIds: m.map((x) => x.id),
+      monitorMet: m.map((x) => x.met),
+      monitorTriggeredAt: m.map((x) => x.lastTriggeredAt?.toISOString() ?? null),
+      events: eventInsertArrays(plan.events),
+    }),
   };
 }
 
-/** One index row per party wallet and metadata key of each new transaction, as four column arrays. */
-function metadataRows(plan: WritePlan): unknown[][] {
+/** One index row per party wallet and metadata key of each new transaction: [wallet, key, value, tx]. */
+function metadataRows(plan: WritePlan): Array<[string, string, string, string]> {
   const rows: Array<[string, string, string, string]> = [];
   for (const tx of plan.inserts) {
     for (const wallet of [tx.sourceWalletId, tx.destinationWalletId]) {
@@ -148,50 +219,5 @@ function metadataRows(plan: WritePlan): unknown[][] {
       for (const [key, value] of Object.entries(tx.metadata)) rows.push([wallet, key, value, tx.id]);
     }
   }
-  return [0, 1, 2, 3].map((i) => rows.map((r) => r[i]));
-}
-
-/**
- * The read: every wallet, user, transaction and stored response a set of movements may look at, in one
- * round trip. Wallets come with their owner's status; the parties of the named transactions are included.
- *
- * Both statements reach every table by `= ANY(array)` on a key, never by a join to unnest(): the prepared
- * statements run on generic plans, which planned such joins as hash joins over sequential scans of
- * idempotency_keys, wallets and users (3.7 ms per read at 10,000 wallets, and growing with the tables).
- */
-const READ = `SELECT
-  (SELECT json_agg(json_build_object('caller', k.user_id, 'key', k.key, 'hash', k.request_hash,
-                                     'status', k.status_code, 'body', k.response))
-     FROM idempotency_keys k WHERE k.user_id = ANY($1::uuid[]) AND k.key = ANY($2::text[])) AS idem,
-  (SELECT json_agg(json_build_object('id', c.id, 'status', c.status, 'role', c.role))
-     FROM users c WHERE c.id = ANY($3::uuid[])) AS users,
-  (SELECT json_agg(json_build_object('id', w.id, 'userId', w.user_id, 'currency', w.currency,
-                   'balance', w.balance::text, 'held', w.held::text, 'version', w.version,
-                   'userStatus', (SELECT u.status FROM users u WHERE u.id = w.user_id)))
-     FROM wallets w
-    WHERE w.id = ANY(ARRAY(SELECT o.id FROM wallets o WHERE o.user_id = ANY($3::uuid[])
-                           UNION SELECT unnest($4::uuid[])
-                           UNION SELECT x.source_wallet_id FROM transactions x WHERE x.id = ANY($5::uuid[])
-                           UNION SELECT x.destination_wallet_id FROM transactions x WHERE x.id = ANY($5::uuid[])))) AS wallets,
-  (SELECT json_agg(${TX_JSON}) FROM transactions t WHERE t.id = ANY($5::uuid[])) AS txs`;
-
-export function readStatement(q: StateQuery): Statement {
-  return {
-    text: READ,
-    values: [
-      q.keys.map((k) => k.caller),
-      q.keys.map((k) => k.key),
-      [...new Set(q.userIds)],
-      [...new Set(q.walletIds)],
-      [...new Set(q.transactionIds)],
-    ],
-  };
-}
-
-/** The locked path: the wallets locked in ascending id order inside a transaction, before the read. */
-export function lockStatement(walletIds: string[]): Statement {
-  return {
-    text: `SELECT id FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
-    values: [[...new Set(walletIds)]],
-  };
+  return rows;
 }
