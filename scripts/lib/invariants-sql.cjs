@@ -11,8 +11,26 @@ const CONSERVED_PER_CURRENCY = `SELECT c.currency FROM (SELECT DISTINCT currency
      <> (SELECT COALESCE(sum(CASE type WHEN 'DEPOSIT' THEN amount ELSE -amount END), 0) FROM transactions
           WHERE currency = c.currency AND status = 'COMPLETED' AND type IN ('DEPOSIT', 'WITHDRAWAL'))`;
 
-/** No balance is negative or NaN, and no wallet holds more than its balance (or less than nothing). */
-const NO_NEGATIVE_BALANCE = `SELECT id FROM wallets WHERE balance < 0 OR balance = 'NaN' OR held < 0 OR held > balance`;
+/**
+ * No balance below minus its overdraft limit, none NaN, no wallet holding more than its balance plus its
+ * overdraft (or less than nothing): availableBalance never negative. (An admin may lower an overdraft below
+ * what a wallet owes; the runs that check this never do.)
+ */
+const NO_NEGATIVE_BALANCE = `SELECT id FROM wallets
+  WHERE balance = 'NaN' OR held < 0 OR balance < -overdraft_limit OR held > balance + overdraft_limit`;
+
+/**
+ * Each kept window's usage equals what counts in it (contract v1.2): completed transfers and withdrawals the
+ * wallet sent, and its holds (pending ones in full, captured ones for what was captured), by creation time.
+ */
+const USAGE_EQUALS_SPENDING = `SELECT u.wallet_id, u.period, u.period_start FROM wallet_limit_usage u
+  LEFT JOIN LATERAL (
+    SELECT COALESCE(sum(t.amount), 0) AS amount, count(*) AS n FROM transactions t
+     WHERE t.source_wallet_id = u.wallet_id AND t.type IN ('TRANSFER', 'WITHDRAWAL')
+       AND t.status IN ('COMPLETED', 'PENDING') AND t.created_at >= u.period_start
+       AND t.created_at < u.period_start + CASE u.period WHEN 'DAILY' THEN interval '1 day'
+                                                         WHEN 'WEEKLY' THEN interval '7 days' ELSE interval '1 month' END) s ON true
+  WHERE u.used_amount <> s.amount OR u.used_count <> s.n`;
 
 /** Each balance equals the sum of its wallet's ledger entries. */
 const BALANCE_EQUALS_LEDGER = `SELECT w.id FROM wallets w LEFT JOIN ledger_entries l ON l.wallet_id = w.id
@@ -35,11 +53,12 @@ const TRANSFER_ENTRIES_CANCEL = `SELECT transaction_id FROM ledger_entries
 /** All of the above, named, for callers that run them in turn. */
 const MONEY_INVARIANTS = Object.freeze([
   { name: 'conserved per currency', sql: CONSERVED_PER_CURRENCY },
-  { name: 'no negative balance', sql: NO_NEGATIVE_BALANCE },
+  { name: 'no balance below its overdraft', sql: NO_NEGATIVE_BALANCE },
   { name: 'each balance equals its ledger', sql: BALANCE_EQUALS_LEDGER },
   { name: 'held equals open holds', sql: HELD_EQUALS_OPEN_HOLDS },
   { name: 'each completed movement has its entries', sql: COMPLETED_HAVE_ENTRIES },
   { name: "a transfer's entries cancel out", sql: TRANSFER_ENTRIES_CANCEL },
+  { name: "each window's usage equals what counts in it", sql: USAGE_EQUALS_SPENDING },
 ]);
 
 module.exports = {
@@ -49,5 +68,6 @@ module.exports = {
   HELD_EQUALS_OPEN_HOLDS,
   COMPLETED_HAVE_ENTRIES,
   TRANSFER_ENTRIES_CANCEL,
+  USAGE_EQUALS_SPENDING,
   MONEY_INVARIANTS,
 };

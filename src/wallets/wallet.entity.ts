@@ -23,8 +23,19 @@ export class Wallet {
 
   @Column({ type: 'numeric', precision: 18, scale: 4, transformer: moneyTransformer }) balance!: Money;
 
-  /** Sum of the open holds placed on this wallet: available = balance - held. */
+  /** Sum of the open holds placed on this wallet: available = balance - held + overdraftLimit. */
   @Column({ type: 'numeric', precision: 18, scale: 4, transformer: moneyTransformer }) held!: Money;
+
+  /** How far below zero the balance may go (contract v1.2); set by an admin with the limits. */
+  @Column({
+    name: 'overdraft_limit',
+    type: 'numeric',
+    precision: 18,
+    scale: 4,
+    transformer: moneyTransformer,
+    insert: false,
+  })
+  overdraftLimit!: Money;
 
   @VersionColumn() version!: number;
 

@@ -81,16 +81,16 @@ describe('database guards (constraints and append-only triggers)', () => {
     ).toMatch(/settled/);
   });
 
-  it('refuses negative, NaN and over-held balances and non-positive or NaN amounts', async () => {
+  it('refuses balances past the overdraft, NaN and over-held balances and non-positive or NaN amounts', async () => {
     const a = await fundedUser(t, admin, '10');
     expect(await refused(`UPDATE wallets SET balance = -1 WHERE id = $1`, [a.wallet.id])).toMatch(
-      /wallets_balance_valid/,
+      /wallets_balance_overdraft/,
     );
     expect(await refused(`UPDATE wallets SET balance = 'NaN' WHERE id = $1`, [a.wallet.id])).toMatch(
       /wallets_balance_valid|wallets_held_valid/,
     );
     expect(await refused(`UPDATE wallets SET held = 11 WHERE id = $1`, [a.wallet.id])).toMatch(
-      /wallets_held_valid/,
+      /wallets_balance_overdraft/,
     );
     for (const amount of ['0', '-1', 'NaN']) {
       expect(

@@ -11,8 +11,13 @@ export class WalletDto {
   @ApiProperty({ format: 'uuid', example: '3f0c9a52-8a43-4c4e-9a0e-2f1b7d6c5e4a' }) userId!: string;
   @ApiProperty({ example: 'USD' }) currency!: string;
   @ApiProperty({ example: '125.5000', description: 'Settled balance' }) balance!: string;
-  @ApiProperty({ example: '100.5000', description: 'Balance less open holds: what can be spent now' })
+  @ApiProperty({
+    example: '100.5000',
+    description: 'Balance less open holds plus the overdraft limit: what can be spent now',
+  })
   availableBalance!: string;
+  @ApiProperty({ example: '0.0000', description: 'How far below zero the balance may go' })
+  overdraftLimit!: string;
   @ApiProperty({
     type: 'integer',
     example: 3,
@@ -29,7 +34,8 @@ export class WalletDto {
       userId: w.userId,
       currency: w.currency,
       balance: w.balance.toFixed4(),
-      availableBalance: w.balance.minus(w.held).toFixed4(),
+      availableBalance: w.balance.minus(w.held).plus(w.overdraftLimit).toFixed4(),
+      overdraftLimit: w.overdraftLimit.toFixed4(),
       version: w.version,
       createdAt: w.createdAt.toISOString(),
       updatedAt: w.updatedAt.toISOString(),

@@ -1,0 +1,21 @@
+/**
+ * The windows of spending limits (contract v1.2): PER_TRANSACTION caps one movement; the others are UTC
+ * calendar windows. Shared by the limits API (which shows a window's start and reset) and the engine's rules.
+ */
+export const LIMIT_WINDOWS = ['PER_TRANSACTION', 'DAILY', 'WEEKLY', 'MONTHLY'] as const;
+export type LimitWindow = (typeof LIMIT_WINDOWS)[number];
+export type Period = Exclude<LimitWindow, 'PER_TRANSACTION'>;
+export const PERIODS: readonly Period[] = ['DAILY', 'WEEKLY', 'MONTHLY'];
+
+/** The UTC calendar window holding `at`: a day from 00:00Z, a week from Monday 00:00Z, a month from the 1st. */
+export function windowOf(period: Period, at: Date): { start: Date; end: Date } {
+  const y = at.getUTCFullYear();
+  const m = at.getUTCMonth();
+  const d = at.getUTCDate();
+  if (period === 'MONTHLY') {
+    return { start: new Date(Date.UTC(y, m, 1)), end: new Date(Date.UTC(y, m + 1, 1)) };
+  }
+  const back = period === 'WEEKLY' ? (at.getUTCDay() + 6) % 7 : 0;
+  const days = period === 'WEEKLY' ? 7 : 1;
+  return { start: new Date(Date.UTC(y, m, d - back)), end: new Date(Date.UTC(y, m, d - back + days)) };
+}
