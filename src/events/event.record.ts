@@ -24,7 +24,7 @@ export interface EventJson {
   data: Record<string, unknown>;
 }
 
-export function eventJson(row: EventRow): EventJson {
+export function eventJson(row: Omit<EventRow, 'user_ids'>): EventJson {
   return {
     id: row.id,
     type: row.type,

@@ -4,6 +4,7 @@ import { EventSequencer } from './event-sequencer';
 import { EventsController } from './events.controller';
 import { EventsRepository } from './events.repository';
 import { EventsService } from './events.service';
+import { OutboxModule } from './outbox-signal';
 import { EventRelayModule } from './relay/event-relay.module';
 
 /**
@@ -12,7 +13,7 @@ import { EventRelayModule } from './relay/event-relay.module';
  * and the events API. Relays (NATS, webhooks) read numbered events through EventsRepository.
  */
 @Module({
-  imports: [EventRelayModule, ReplicasModule],
+  imports: [EventRelayModule, ReplicasModule, OutboxModule],
   controllers: [EventsController],
   providers: [EventsRepository, EventsService, EventSequencer],
   exports: [EventsRepository],

@@ -19,12 +19,12 @@ export class EventsRepository {
     return userId === null
       ? this.reads.query<EventRow>(
           readerId,
-          `SELECT ${EVENT_COLUMNS} FROM events e WHERE e.sequence > $1::bigint ORDER BY e.sequence LIMIT $2`,
+          `SELECT ${EVENT_COLUMNS} FROM numbered_events e WHERE e.sequence > $1::bigint ORDER BY e.sequence LIMIT $2`,
           [after, limit],
         )
       : this.reads.query<EventRow>(
           readerId,
-          `SELECT ${EVENT_COLUMNS} FROM events e
+          `SELECT ${EVENT_COLUMNS} FROM numbered_events e
             WHERE e.user_ids @> ARRAY[$3::uuid] AND e.sequence > $1::bigint ORDER BY e.sequence LIMIT $2`,
           [after, limit, userId],
         );

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { OutboxModule } from '../events/outbox-signal';
 import { User } from './user.entity';
 import { AdminUsersController } from './admin-users.controller';
 import { UsersController } from './users.controller';
@@ -7,7 +8,7 @@ import { UsersRepository } from './users.repository';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User])],
+  imports: [TypeOrmModule.forFeature([User]), OutboxModule],
   controllers: [UsersController, AdminUsersController],
   providers: [UsersRepository, UsersService],
   exports: [UsersService],

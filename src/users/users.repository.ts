@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { eventInsert, eventInsertArrays, outboxEvent } from '../events/outbox';
+import { OutboxSignal } from '../events/outbox-signal';
 import { UserDto } from './dto/user.dto';
 import { User, type UserRole, type UserStatus } from './user.entity';
 
@@ -21,7 +22,10 @@ export interface UserAccessState {
 /** The users table. The password hash is read only by `getCredentialsByEmail`. */
 @Injectable()
 export class UsersRepository {
-  constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly outbox: OutboxSignal,
+  ) {}
 
   getById(id: string): Promise<User | null> {
     return this.users.findOneBy({ id });
@@ -74,23 +78,51 @@ export class UsersRepository {
   }
 
   /**
-   * Sets the status and, when it changes, writes its `user.status_changed` event in the same transaction
-   * (the outbox: no change without its event). False when no such user.
+   * Sets the status and answers the user as this change left it (null when there is no such user). When the
+   * status really changes, it writes its `user.status_changed` event in the same transaction (the outbox).
+   *
+   * Money must never leave an account once its suspension is answered, on any instance. The engine's write
+   * checks the owner's status in its own snapshot, so a write planned before this change could commit after
+   * it. What orders the two is the wallet row: this change first bumps the version of the user's wallet (locked
+   * by that update), so a write that read it before is refused by its own
+   * version check and decides again, seeing the new status; a write that holds it commits before this
+   * change can. The status change, rare, pays for it; a transfer takes no lock it did not already take.
+   * The user row is locked FOR NO KEY UPDATE, which the foreign-key checks of concurrent writes (KEY SHARE)
+   * do not wait for.
    */
-  async setStatus(id: string, status: UserStatus): Promise<boolean> {
-    return this.users.manager.transaction(async (m) => {
-      const result = await m
-        .createQueryBuilder()
-        .update(User)
-        .set({ status })
-        .where('id = :id AND status <> :status', { id, status })
-        .execute();
-      if ((result.affected ?? 0) === 0) return m.existsBy(User, { id });
-      const user = await m.findOneByOrFail(User, { id });
+  async setStatus(id: string, status: UserStatus): Promise<User | null> {
+    const user = await this.users.manager.transaction(async (m) => {
+      // One wallet per user (wallets_user_key), so no lock order to keep among them. (In a WITH: TypeORM
+      // answers a bare UPDATE ... RETURNING as [rows, count].)
       const wallets = await m.query<Array<{ id: string }>>(
-        'SELECT id FROM wallets WHERE user_id = $1 ORDER BY id',
+        `WITH b AS (UPDATE wallets SET version = version + 1 WHERE user_id = $1 RETURNING id) SELECT id FROM b`,
         [id],
       );
+      const before = await m.query<Array<{ status: UserStatus }>>(
+        `SELECT status FROM users WHERE id = $1 FOR NO KEY UPDATE`,
+        [id],
+      );
+      if (before.length === 0) return null;
+      const rows = await m.query<Array<Record<string, unknown>>>(
+        `WITH c AS (
+           UPDATE users SET status = $2::varchar,
+                  updated_at = CASE WHEN status = $2::varchar THEN updated_at ELSE now() END
+            WHERE id = $1
+            RETURNING id, email, full_name, status, role, created_at, updated_at)
+         SELECT * FROM c`,
+        [id, status],
+      );
+      const row = rows[0];
+      const user = Object.assign(new User(), {
+        id: row.id,
+        email: row.email,
+        fullName: row.full_name,
+        status: row.status,
+        role: row.role,
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+      });
+      if (before[0].status === status) return user;
       const event = outboxEvent(
         'user.status_changed',
         wallets.map((w) => w.id),
@@ -98,8 +130,10 @@ export class UsersRepository {
         { user: UserDto.from(user) },
       );
       await m.query(eventInsert(1, 'now()'), eventInsertArrays([event]));
-      return true;
+      return user;
     });
+    this.outbox.written();
+    return user;
   }
 
   async promoteToAdmin(id: string, passwordHash?: string): Promise<void> {

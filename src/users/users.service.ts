@@ -57,10 +57,10 @@ export class UsersService {
   }
 
   async setStatus(id: string, status: UserStatus): Promise<User> {
-    const found = await this.users.setStatus(id, status);
+    const user = await this.users.setStatus(id, status);
     this.access.delete(id);
-    if (!found) throw new AppError('USER_NOT_FOUND', 'No user has this id');
-    return this.getById(id);
+    if (!user) throw new AppError('USER_NOT_FOUND', 'No user has this id');
+    return user;
   }
 
   /** Creates the user as an ADMIN unless the email is taken; true when created. */

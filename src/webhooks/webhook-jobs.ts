@@ -1,5 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { type EventJson, eventJson, type EventRow } from '../events/event.record';
+import { type ClaimBounds, planClaims } from './claim-plan';
+import { CANDIDATES_SQL, FANOUT_SQL } from './webhook-jobs.sql';
 
 /** A claimed delivery job, with what its attempt needs: the endpoint's URL and secret, and the event. */
 export interface ClaimedJob {
@@ -21,6 +23,15 @@ export interface AttemptRecord {
   retryInMs: number | null;
   responseStatus: number | null;
   error: string | null;
+}
+
+interface CandidateRow {
+  id: string;
+  owner: string;
+  active: boolean;
+  due: number;
+  in_flight: number;
+  owner_in_flight: number;
 }
 
 interface ClaimRow {
@@ -49,9 +60,13 @@ export class WebhookJobs {
   /**
    * Turns the next sequenced events (after the cursor) into one job per matching endpoint: a user's
    * endpoint matches the events whose `user_ids` hold that user, an admin's every event, both only of
-   * the endpoint's eventTypes and only events that happened after it was registered. The cursor row is
-   * locked with SKIP LOCKED, so one instance at a time fans out; UNIQUE (endpoint_id, event_id) makes a
-   * repeated range harmless. Returns how many events it read (0 when another instance holds the cursor).
+   * the endpoint's eventTypes, only events that happened after it was registered, and only while its
+   * owner is ACTIVE at that event's place in the stream: `webhook_paused_owners` holds who is not at the
+   * cursor, the batch's own `user.status_changed` events (which carry the new status) apply in sequence
+   * order, and the table is left as the batch's end has it. So a status change event reaches its user
+   * only when it makes them ACTIVE. The cursor row is locked with SKIP LOCKED, so one instance at a time
+   * fans out; UNIQUE (endpoint_id, event_id) makes a repeated range harmless. Returns how many events it
+   * read (0 when another instance holds the cursor).
    */
   async fanOut(limit: number): Promise<number> {
     return this.transaction(async (c) => {
@@ -59,37 +74,10 @@ export class WebhookJobs {
         `SELECT last_sequence::text AS last FROM webhook_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`,
       );
       if (cursor.rows.length === 0) return 0;
-      const { rows } = await c.query<{ last: string | null; events: number }>(
-        `WITH batch AS (
-           SELECT id, type, sequence, created_at, user_ids FROM events
-            WHERE sequence IS NOT NULL AND sequence > $1
-            ORDER BY sequence LIMIT $2
-         ), matched AS (
-           -- The endpoints of the users each event touches (by the endpoints' user_id index) ...
-           SELECT w.id AS endpoint_id, w.created_at AS registered, w.event_types, b.id, b.type, b.sequence, b.created_at
-             FROM batch b
-            CROSS JOIN LATERAL unnest(b.user_ids) AS touched(user_id)
-             JOIN webhook_endpoints w ON w.user_id = touched.user_id AND w.deleted_at IS NULL
-           UNION
-           -- ... and every admin's endpoint.
-           SELECT w.id, w.created_at, w.event_types, b.id, b.type, b.sequence, b.created_at
-             FROM webhook_endpoints w
-             JOIN users u ON u.id = w.user_id AND u.role = 'ADMIN'
-            CROSS JOIN batch b
-            WHERE w.deleted_at IS NULL
-         ), jobs AS (
-           INSERT INTO webhook_deliveries (endpoint_id, event_id, event_sequence)
-           SELECT endpoint_id, id, sequence FROM matched
-            WHERE registered <= created_at AND (event_types IS NULL OR type = ANY (event_types))
-            ORDER BY sequence
-           ON CONFLICT (endpoint_id, event_id) DO NOTHING
-           RETURNING 1
-         )
-         SELECT (SELECT max(sequence) FROM batch)::text AS last,
-                (SELECT count(*) FROM batch)::int AS events,
-                (SELECT count(*) FROM jobs)::int AS jobs`,
-        [cursor.rows[0].last, limit],
-      );
+      const { rows } = await c.query<{ last: string | null; events: number }>(FANOUT_SQL, [
+        cursor.rows[0].last,
+        limit,
+      ]);
       const { last, events } = rows[0];
       if (last !== null) await c.query(`UPDATE webhook_cursor SET last_sequence = $1 WHERE id = 1`, [last]);
       return events;
@@ -97,53 +85,61 @@ export class WebhookJobs {
   }
 
   /**
-   * Claims up to `limit` due jobs, at most `perEndpoint` in flight per endpoint across all instances, and
-   * leases them for `leaseMs`. The endpoints are locked first (FOR NO KEY UPDATE SKIP LOCKED, which does
-   * not block the fan-out's inserts): the count of jobs in flight is then read after any other instance's
-   * claim on them committed, so the bound holds across instances. The jobs themselves are taken FOR
-   * UPDATE SKIP LOCKED, oldest due first.
+   * Claims up to `bounds.room` due jobs, shared fairly (planClaims): at most `perEndpoint` attempts in
+   * flight per endpoint and `perOwner` per owner, across all instances, the free slots going first to the
+   * owners and endpoints with the fewest in flight, and leases them for `leaseMs`. The candidate endpoints
+   * are locked first (FOR NO KEY UPDATE SKIP LOCKED, which does not block the fan-out's inserts): the
+   * counts of jobs in flight are then read after any other instance's claim on them committed, so the
+   * per-endpoint bound holds across instances (the per-owner one is per claim: two instances may each
+   * take an owner's last slot). The jobs themselves are taken FOR UPDATE SKIP LOCKED, oldest due first.
+   * An endpoint whose owner is not ACTIVE gets nothing: its pending jobs are cancelled here (the status
+   * change's trigger cancelled those queued before it; these are the ones a fan-out still made from
+   * events numbered before the change).
    */
-  async claim(limit: number, perEndpoint: number, leaseMs: number): Promise<ClaimedJob[]> {
+  async claim(bounds: ClaimBounds, leaseMs: number): Promise<ClaimedJob[]> {
     const rows = await this.transaction(async (c) => {
-      // Endpoints with due work, the longest-waiting first (no endpoint's backlog starves the others).
-      // One index probe per endpoint (webhook_deliveries_endpoint_due), never a scan of a backlog.
-      const due = await c.query<{ id: string }>(
-        `SELECT w.id FROM webhook_endpoints w
-          CROSS JOIN LATERAL (
-            SELECT d.next_attempt_at FROM webhook_deliveries d
-             WHERE d.endpoint_id = w.id AND d.state = 'PENDING' AND d.next_attempt_at <= now()
-               AND (d.lease_until IS NULL OR d.lease_until <= now())
-             ORDER BY d.next_attempt_at LIMIT 1
-          ) oldest
-          WHERE w.deleted_at IS NULL
-          ORDER BY oldest.next_attempt_at
-          LIMIT 200
-          FOR NO KEY UPDATE OF w SKIP LOCKED`,
+      const found = await c.query<CandidateRow>(CANDIDATES_SQL, [bounds.perEndpoint, bounds.perOwner]);
+      const inactive = found.rows.filter((r) => !r.active).map((r) => r.id);
+      if (inactive.length > 0) {
+        await c.query(
+          `UPDATE webhook_deliveries SET state = 'CANCELLED', lease_until = NULL
+            WHERE endpoint_id = ANY ($1::uuid[]) AND state = 'PENDING'
+              AND (lease_until IS NULL OR lease_until <= now())`,
+          [inactive],
+        );
+      }
+      const plan = planClaims(
+        found.rows
+          .filter((r) => r.active)
+          .map((r) => ({
+            endpointId: r.id,
+            ownerId: r.owner,
+            inFlight: r.in_flight,
+            ownerInFlight: r.owner_in_flight,
+            due: r.due,
+          })),
+        bounds,
       );
-      if (due.rows.length === 0) return [];
+      if (plan.size === 0) return [];
       const claimed = await c.query<ClaimRow>(
         `WITH picked AS (
-           SELECT j.id FROM unnest($1::uuid[]) WITH ORDINALITY AS e(id, n)
+           SELECT j.id FROM unnest($1::uuid[], $2::int[]) AS e(id, n)
            CROSS JOIN LATERAL (
              SELECT d.id FROM webhook_deliveries d
               WHERE d.endpoint_id = e.id AND d.state = 'PENDING' AND d.next_attempt_at <= now()
                 AND (d.lease_until IS NULL OR d.lease_until <= now())
               ORDER BY d.next_attempt_at, d.id
-              LIMIT greatest(0, $2 - (SELECT count(*) FROM webhook_deliveries b
-                                        WHERE b.endpoint_id = e.id AND b.state = 'PENDING'
-                                          AND b.lease_until > now()))
+              LIMIT e.n
               FOR UPDATE SKIP LOCKED
            ) j
-           ORDER BY e.n
-           LIMIT $3
          )
          UPDATE webhook_deliveries d
-            SET lease_until = now() + $4 * interval '1 millisecond', attempts = d.attempts + 1
-           FROM picked, webhook_endpoints w, events e
+            SET lease_until = now() + $3 * interval '1 millisecond', attempts = d.attempts + 1
+           FROM picked, webhook_endpoints w, numbered_events e
           WHERE d.id = picked.id AND w.id = d.endpoint_id AND e.id = d.event_id
          RETURNING d.id::text, d.endpoint_id, w.url, w.secret, d.attempts,
                    e.id AS event_id, e.type, e.sequence::text, e.created_at, e.wallet_ids, e.user_ids, e.data`,
-        [due.rows.map((r) => r.id), perEndpoint, limit, leaseMs],
+        [[...plan.keys()], [...plan.values()], leaseMs],
       );
       return claimed.rows;
     });
@@ -196,16 +192,41 @@ export class WebhookJobs {
   }
 
   /**
-   * Seconds since the oldest due work became due: a pending job past its time, or a sequenced event not
-   * yet fanned out. 0 when nothing waits.
+   * An idle dispatcher's one statement: whether there is work (numbered events not fanned out, a due job
+   * not leased), and else in how many milliseconds the next job comes due or a lease lapses (null: none).
+   */
+  async probe(): Promise<{ work: boolean; nextInMs: number | null }> {
+    const { rows } = await this.pool.query<{ work: boolean; next_ms: number | null }>(
+      // The next sequence after the cursor by event_sequence's key (one index probe; max() over the
+      // numbered_events view was a hash join of both tables over sequential scans).
+      `SELECT (SELECT s.sequence FROM event_sequence s WHERE s.sequence > c.last_sequence
+                ORDER BY s.sequence LIMIT 1) IS NOT NULL
+              OR EXISTS (SELECT 1 FROM webhook_deliveries d
+                          WHERE d.state = 'PENDING' AND d.next_attempt_at <= now()
+                            AND (d.lease_until IS NULL OR d.lease_until <= now())) AS work,
+              extract(epoch FROM least(
+                (SELECT min(next_attempt_at) FROM webhook_deliveries WHERE state = 'PENDING' AND next_attempt_at > now()),
+                (SELECT min(lease_until) FROM webhook_deliveries WHERE state = 'PENDING' AND lease_until > now())
+              ) - now())::float8 * 1000 AS next_ms
+         FROM webhook_cursor c WHERE c.id = 1`,
+    );
+    return { work: rows[0]?.work ?? true, nextInMs: rows[0]?.next_ms ?? null };
+  }
+
+  /**
+   * Seconds since the oldest due work became due: a pending job past its time, or the next sequenced
+   * event not yet fanned out (an ordered index probe from the cursor: as a join with min() it was a hash
+   * join over a sequential scan of events on every scrape). 0 when nothing waits.
    */
   async lagSeconds(): Promise<number> {
     const { rows } = await this.pool.query<{ lag: number }>(
       `SELECT greatest(
          (SELECT extract(epoch FROM now() - min(next_attempt_at)) FROM webhook_deliveries
            WHERE state = 'PENDING' AND next_attempt_at <= now()),
-         (SELECT extract(epoch FROM now() - min(e.created_at)) FROM events e, webhook_cursor c
-           WHERE c.id = 1 AND e.sequence > c.last_sequence),
+         (SELECT extract(epoch FROM now() - n.created_at) FROM webhook_cursor c,
+                 LATERAL (SELECT e.created_at FROM numbered_events e WHERE e.sequence > c.last_sequence
+                           ORDER BY e.sequence LIMIT 1) n
+           WHERE c.id = 1),
          0)::float8 AS lag`,
     );
     return rows[0]?.lag ?? 0;

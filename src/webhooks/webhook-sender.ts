@@ -18,13 +18,17 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
  * checked, through a `lookup` that answers only that address: the host name is never resolved again, so
  * DNS rebinding cannot redirect the request. TLS still verifies the certificate against the host name
  * (servername is the URL's host). Redirects are not followed (a 3xx is a failed attempt). The whole
- * attempt, connection included, is bounded by `timeoutMs`.
+ * attempt, connection included, is bounded by `timeoutMs`, and the connection (TCP, and TLS for https)
+ * by the shorter `connectTimeoutMs`: a receiver that does not even accept frees its slot sooner.
  */
 export class WebhookSender {
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256 });
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly connectTimeoutMs = timeoutMs,
+  ) {}
 
   send(target: WebhookTarget, headers: Record<string, string>, body: string): Promise<SendResult> {
     const pinned: LookupFunction = (_hostname, options, callback) => {
@@ -61,6 +65,20 @@ export class WebhookSender {
         finish({ ok: false, responseStatus: null, error: `no answer within ${this.timeoutMs} ms` });
         req.destroy();
       }, this.timeoutMs);
+      req.on('socket', (socket) => {
+        // A kept-alive socket is connected already; a new one must connect within connectTimeoutMs.
+        if (!socket.connecting) return;
+        const connecting = setTimeout(() => {
+          finish({
+            ok: false,
+            responseStatus: null,
+            error: `no connection within ${this.connectTimeoutMs} ms`,
+          });
+          req.destroy();
+        }, this.connectTimeoutMs);
+        socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connecting));
+        socket.once('close', () => clearTimeout(connecting));
+      });
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
         let read = 0;

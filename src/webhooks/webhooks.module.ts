@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { EventWakeupsModule } from '../events/relay/event-wakeups';
 import { MetricsModule } from '../metrics/metrics.module';
 import { WebhookDispatcher } from './webhook-dispatcher';
 import { WebhookMetrics } from './webhook.metrics';
@@ -11,7 +12,7 @@ import { WebhooksService } from './webhooks.service';
  * delivers the sequenced events of the outbox (src/events) to them, signed per Standard Webhooks.
  */
 @Module({
-  imports: [MetricsModule],
+  imports: [MetricsModule, EventWakeupsModule],
   controllers: [WebhooksController],
   providers: [WebhooksRepository, WebhooksService, WebhookMetrics, WebhookDispatcher],
 })

@@ -88,7 +88,7 @@ describe('events relayed to NATS JetStream, under faults', () => {
     const deadline = Date.now() + 60000;
     for (;;) {
       const [{ all, open }] = await sql<{ all: number; open: number }>(
-        `SELECT count(*)::int AS all, count(*) FILTER (WHERE sequence IS NULL)::int AS open FROM events`,
+        `SELECT count(*)::int AS all, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM event_sequence s WHERE s.event_id = e.id))::int AS open FROM events e`,
       );
       const stored = await manager()
         .then((jsm) => jsm.streams.info(STREAM))
@@ -102,7 +102,9 @@ describe('events relayed to NATS JetStream, under faults', () => {
       await sleep(100);
     }
     await sleep(500); // more passes: anything sent twice would show now
-    return sql(`SELECT id::text, type, data->'transaction'->>'id' AS tx FROM events ORDER BY sequence`);
+    return sql(
+      `SELECT id::text, type, data->'transaction'->>'id' AS tx FROM numbered_events ORDER BY sequence`,
+    );
   }
 
   /** The stream holds each event exactly once, in sequence order, under its own subject. */
@@ -152,7 +154,8 @@ describe('events relayed to NATS JetStream, under faults', () => {
     expect(await metric('events_outbox_lag_seconds{state="unrelayed"}')).toBeGreaterThan(1);
     const [{ waiting }] = await sql<{ waiting: number }>(
       `SELECT count(*)::int AS waiting FROM events e, event_relay_cursors c
-        WHERE c.stream = $1 AND (e.sequence IS NULL OR e.sequence > c.last_sequence)`,
+        WHERE c.stream = $1
+          AND coalesce((SELECT s.sequence > c.last_sequence FROM event_sequence s WHERE s.event_id = e.id), true)`,
       [STREAM],
     );
     expect(waiting).toBeGreaterThan(0);
@@ -177,7 +180,8 @@ describe('events relayed to NATS JetStream, under faults', () => {
     // This instance kills itself right after the PubAcks that take it past 40 published events.
     service.signal('SIGTERM');
     await service.exit;
-    service = new Service(pg, env({ NATS_RELAY_TEST_KILL_AFTER: '40' }));
+    // A test hook, read only when NODE_ENV=test (src/config/test-hooks.ts).
+    service = new Service(pg, env({ NODE_ENV: 'test', NATS_RELAY_TEST_KILL_AFTER: '40' }));
     await service.start();
     const running = load(8000);
     const code = await Promise.race([service.exit, sleep(15000).then(() => 'alive')]);
@@ -189,7 +193,7 @@ describe('events relayed to NATS JetStream, under faults', () => {
       [STREAM],
     );
     const [{ marked }] = await sql<{ marked: number }>(
-      `SELECT count(*)::int AS marked FROM events WHERE sequence <= $1`,
+      `SELECT count(*)::int AS marked FROM numbered_events WHERE sequence <= $1`,
       [last],
     );
     const before = (await messages()).length;

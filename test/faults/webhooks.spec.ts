@@ -37,6 +37,8 @@ describe('webhook receivers down or slow', () => {
     await pg.start();
     service = new Service(pg, {
       WEBHOOK_ALLOW_PRIVATE: 'true',
+      // A test hook, read only when NODE_ENV=test (src/config/test-hooks.ts).
+      NODE_ENV: 'test',
       WEBHOOK_RETRY_SCALE: '0.01',
       WEBHOOK_TIMEOUT_MS: '1000',
       WEBHOOK_POLL_INTERVAL_MS: '50',

@@ -1,9 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { connect, type JetStreamManager, type NatsConnection, type StoredMsg } from 'nats';
 import request from 'supertest';
 import { freePort } from '../../scripts/lib/free-port.cjs';
 import { startTestApp, type TestApp } from '../support/app';
-import { counterTotal, startCluster } from '../support/cluster';
+import { counterTotal, eventually, startCluster } from '../support/cluster';
+import { createTestDatabase, dropTestDatabase } from '../support/database';
+import { PgStatementCounter } from '../support/pg-statement-counter';
 import { createUser, fundedUser, type TestUser } from '../support/factories';
 
 /**
@@ -74,7 +78,7 @@ async function relayed(t: TestApp, jsm: JetStreamManager, stream: string): Promi
   let last = '';
   for (let i = 0; i < 300; i++) {
     const { rows } = await t.sql.query<{ all: number; open: number }>(
-      `SELECT count(*)::int AS all, count(*) FILTER (WHERE sequence IS NULL)::int AS open FROM events`,
+      `SELECT count(*)::int AS all, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM event_sequence s WHERE s.event_id = e.id))::int AS open FROM events e`,
     );
     const messages = await jsm.streams.info(stream).then(
       (s) => s.state.messages,
@@ -225,7 +229,7 @@ describe('events relayed to NATS JetStream', () => {
       }
       // The events after the deletion are in the new stream (the cursor had passed the earlier ones).
       const { rows } = await t.sql.query<{ id: string }>(
-        `SELECT e.id FROM events e, event_relay_cursors c
+        `SELECT e.id FROM numbered_events e, event_relay_cursors c
           WHERE c.stream = $1 AND e.sequence <= c.last_sequence ORDER BY e.sequence DESC LIMIT 1`,
         [stream],
       );
@@ -272,6 +276,104 @@ describe('events relayed to NATS JetStream', () => {
       expect(rows).toEqual([{ last: '0' }]);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('an idle instance costs the database almost nothing (issue 26)', () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  const { env, stream } = natsEnv();
+
+  beforeAll(async () => {
+    nc = await connect({ servers: NATS });
+    jsm = await nc.jetstreamManager();
+  });
+  afterAll(async () => {
+    await jsm.streams.delete(stream).catch(() => undefined);
+    await nc.close();
+  });
+
+  it('sends at most one statement a second from the relay and the webhook dispatcher, and is prompt again on a write', async () => {
+    const db = await createTestDatabase();
+    const counter = new PgStatementCounter({ host: db.host, port: db.port });
+    const port = await counter.listen();
+    const received: Array<{ id: string; sequence: number }> = [];
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string; sequence: number });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((done) => receiver.listen(0, '127.0.0.1', done));
+    // The service reaches PostgreSQL through the counting proxy; the test's own queries go around it.
+    const t = await startTestApp(
+      {
+        ...env,
+        NATS_RELAY_INTERVAL_MS: '50',
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        POSTGRES_HOST: '127.0.0.1',
+        POSTGRES_PORT: String(port),
+      },
+      db,
+    );
+    try {
+      const admin = await createUser(t, { role: 'ADMIN' });
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      await request(t.server)
+        .post(`${API}/webhooks`)
+        .auth(admin.token, { type: 'bearer' })
+        .send({ url })
+        .expect(201);
+      const write = async () => {
+        const { wallet } = await fundedUser(t, admin, '5');
+        return wallet.id;
+      };
+      await write();
+      const settled = async (): Promise<number> => {
+        const n = await relayed(t, jsm, stream);
+        await eventually(
+          async () => received.length,
+          (got) => got >= n,
+        );
+        return n;
+      };
+      const before = await settled();
+      // Quiet: the passes that found work are followed by ones that find none, then the readers idle.
+      await sleep(2000);
+      counter.reset();
+      const seconds = 6;
+      await sleep(seconds * 1000);
+      const idle = counter.snapshot();
+      process.stdout.write(
+        `statements in ${seconds} idle seconds, by application: ${JSON.stringify(idle)}\n`,
+      );
+      expect(idle['hfts-relay'] ?? 0).toBeLessThanOrEqual(seconds);
+      expect(idle['hfts-webhooks'] ?? 0).toBeLessThanOrEqual(seconds);
+      expect(idle['hfts-events-listener'] ?? 0).toBe(0);
+      // And the instance as a whole (the sequencer, the ledger's appender, hold expiry...): at most one a second.
+      expect(Object.values(idle).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(seconds);
+
+      // A write wakes them: its events are published and delivered, each carrying its sequence.
+      await write();
+      const after = await settled();
+      expect(after).toBeGreaterThan(before);
+      const events = (await streamMessages(jsm, stream)).map((m) => m.json<EventJson>());
+      const { rows } = await t.sql.query<{ id: string; sequence: number }>(
+        `SELECT id, sequence::int AS sequence FROM numbered_events ORDER BY sequence`,
+      );
+      expect(events.map((e) => [e.id, e.sequence])).toEqual(rows.map((r) => [r.id, r.sequence]));
+      expect([...received].sort((a, b) => a.sequence - b.sequence).map((e) => [e.id, e.sequence])).toEqual(
+        rows.map((r) => [r.id, r.sequence]),
+      );
+    } finally {
+      await t.close();
+      await counter.close();
+      receiver.closeAllConnections();
+      await new Promise((done) => receiver.close(done));
+      await dropTestDatabase(db.database);
     }
   });
 });

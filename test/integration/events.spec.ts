@@ -44,7 +44,7 @@ async function drain(
 async function sequenced(t: TestApp): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const { rows } = await t.sql.query<{ n: string }>(
-      'SELECT count(*)::text AS n FROM events WHERE sequence IS NULL',
+      'SELECT count(*)::text AS n FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_sequence s WHERE s.event_id = e.id)',
     );
     if (rows[0].n === '0') return;
     await new Promise((r) => setTimeout(r, 25));
@@ -194,7 +194,7 @@ describe('events (the outbox and GET /events)', () => {
     expect(await seenBy(a.user)).toEqual(touching(a.wallet));
     // B is suspended now: B's own token is refused (403), so read B's view as the database gives it.
     const { rows } = await t.sql.query<{ id: string }>(
-      `SELECT id FROM events WHERE user_ids @> ARRAY[$1::uuid] AND sequence > $2`,
+      `SELECT id FROM numbered_events WHERE user_ids @> ARRAY[$1::uuid] AND sequence > $2`,
       [b.user.id, start],
     );
     expect(new Set(rows.map((r) => r.id))).toEqual(touching(b.wallet));
@@ -220,17 +220,26 @@ describe('events (the outbox and GET /events)', () => {
   });
 
   it('keeps events immutable in the database: no update, delete or second sequence', async () => {
-    const { rows } = await t.sql.query<{ id: string }>(
-      'SELECT id FROM events WHERE sequence IS NOT NULL LIMIT 1',
+    const { rows } = await t.sql.query<{ id: string; sequence: string }>(
+      'SELECT id, sequence::text FROM numbered_events LIMIT 1',
     );
-    const id = rows[0].id;
+    const { id, sequence } = rows[0];
     await expect(t.sql.query(`UPDATE events SET data = '{}' WHERE id = $1`, [id])).rejects.toThrow(
-      /immutable/,
+      /append-only/,
     );
     await expect(
-      t.sql.query(`UPDATE events SET sequence = sequence + 1000 WHERE id = $1`, [id]),
-    ).rejects.toThrow(/immutable/);
-    await expect(t.sql.query(`DELETE FROM events WHERE id = $1`, [id])).rejects.toThrow();
+      t.sql.query(`UPDATE event_sequence SET sequence = sequence + 1000 WHERE event_id = $1`, [id]),
+    ).rejects.toThrow(/append-only/);
+    await expect(
+      t.sql.query(`INSERT INTO event_sequence (sequence, event_id) VALUES ($1 + 1000000, $2)`, [
+        sequence,
+        id,
+      ]),
+    ).rejects.toThrow(/event_sequence_event_id_key/);
+    await expect(t.sql.query(`DELETE FROM events WHERE id = $1`, [id])).rejects.toThrow(/append-only/);
+    await expect(t.sql.query(`DELETE FROM event_sequence WHERE event_id = $1`, [id])).rejects.toThrow(
+      /append-only/,
+    );
   });
 });
 
@@ -286,7 +295,9 @@ describe('events under concurrent writes on two instances', () => {
     expect(new Set(ids).size).toBe(ids.length);
     const seq = seen.map((e) => e.sequence);
     expect(seq).toEqual([...seq].sort((x, y) => x - y));
-    const { rows } = await t.sql.query<{ id: string }>('SELECT id FROM events WHERE sequence > $1', [start]);
+    const { rows } = await t.sql.query<{ id: string }>('SELECT id FROM numbered_events WHERE sequence > $1', [
+      start,
+    ]);
     expect(new Set(rows.map((r) => r.id))).toEqual(new Set(ids));
     // Sequences have no gaps.
     expect(seq[seq.length - 1] - seq[0] + 1).toBe(seq.length);

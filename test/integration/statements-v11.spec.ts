@@ -6,10 +6,11 @@ import request from 'supertest';
 import { startTestApp, type TestApp } from '../support/app';
 import { createUser, deposit, fundedUser, type TestUser, type TestWallet } from '../support/factories';
 import { balancesSnapshot, expectLedgerConsistent } from '../support/ledger-checks';
+import { seedDeposits } from '../support/statement-seed';
 import {
   balanceAtQuery,
   historyQuery,
-  statementStreamQuery,
+  accountStatementStreamQuery,
 } from '../../src/transfers/transactions.repository';
 
 const API = '/api/v1';
@@ -48,44 +49,6 @@ async function explain(t: TestApp, q: { text: string; params: unknown[] }): Prom
     q.params,
   );
   return rows[0]['QUERY PLAN'][0].Plan;
-}
-
-/**
- * `count` completed deposits of 0.01 to a wallet, written with SQL (as the history test seeds), each
- * `stepMs` after the previous one and ending `endMsAgo` before now; the wallet's balance is raised to
- * match, so the ledger stays consistent. `metadata(i)` tags the i-th (1-based) one, index row included.
- * Instants are whole milliseconds, as the engine writes them (a JS Date), so that a test can name one.
- */
-async function seedDeposits(
-  t: TestApp,
-  walletId: string,
-  count: number,
-  opts: { stepMs?: number; endMsAgo?: number; metadata?: (i: number) => Record<string, string> | null } = {},
-): Promise<void> {
-  const stepMs = opts.stepMs ?? 1000;
-  const endMsAgo = opts.endMsAgo ?? 3_600_000;
-  const metadata = Array.from({ length: count }, (_, i) => JSON.stringify(opts.metadata?.(i + 1) ?? {}));
-  const { rows } = await t.sql.query<{ balance: string }>(`SELECT balance::text FROM wallets WHERE id = $1`, [
-    walletId,
-  ]);
-  await t.sql.query(
-    `WITH src AS (
-       SELECT i, m::jsonb AS m,
-              date_trunc('milliseconds', now() - make_interval(secs => ($3::int * ($2::int - i) + $4::int) / 1000.0)) AS at
-         FROM unnest($5::text[]) WITH ORDINALITY AS x(m, i)),
-     d AS (
-       INSERT INTO transactions (type, status, destination_wallet_id, amount, currency, created_at, completed_at, metadata)
-       SELECT 'DEPOSIT', 'COMPLETED', $1, 0.01, 'USD', at, at, m FROM src ORDER BY i
-       RETURNING id, seq, created_at, metadata),
-     md AS (
-       INSERT INTO transaction_metadata (wallet_id, key, value, seq, transaction_id)
-       SELECT $1, e.key, e.value, d.seq, d.id FROM d, jsonb_each_text(d.metadata) e)
-     INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after, created_at)
-     SELECT $1, id, 0.01, $6::numeric + 0.01 * row_number() OVER (ORDER BY seq), created_at FROM d`,
-    [walletId, count, stepMs, endMsAgo, metadata, rows[0].balance],
-  );
-  await t.sql.query(`UPDATE wallets SET balance = balance + $2 * 0.01 WHERE id = $1`, [walletId, count]);
-  await t.sql.query('ANALYZE');
 }
 
 describe('contract v1.1 reads: point-in-time balance, metadata filters, CSV statements', () => {
@@ -545,7 +508,7 @@ describe('contract v1.1 reads: point-in-time balance, metadata filters, CSV stat
         ],
       ] as Array<Array<[string, string]>>) {
         const page = await explain(t, historyQuery({ userId: user.id, limit: 21, metadata: filters }));
-        const stream = await explain(t, statementStreamQuery(wallet.id, { metadata: filters }));
+        const stream = await explain(t, accountStatementStreamQuery(wallet.id, { metadata: filters }));
         for (const plan of [page, stream]) {
           const meta = nodes(plan).filter((n) => n['Relation Name'] === 'transaction_metadata');
           expect(meta.map((n) => n['Index Name'])).toEqual(['transaction_metadata_pkey']);

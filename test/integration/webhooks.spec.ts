@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { Pool } from 'pg';
 import { stdSerializers } from 'pino';
@@ -86,7 +86,7 @@ async function transfer(t: TestApp, from: TestUser, toWalletId: string, amount: 
 /** The ids of the sequenced events whose user_ids hold `userId`, created after `since`. */
 async function eventsTouching(t: TestApp, userId: string, since: string): Promise<string[]> {
   const { rows } = await t.sql.query<{ id: string }>(
-    `SELECT id FROM events WHERE sequence IS NOT NULL AND $1 = ANY (user_ids) AND created_at >= $2 ORDER BY sequence`,
+    `SELECT id FROM numbered_events WHERE $1 = ANY (user_ids) AND created_at >= $2 ORDER BY sequence`,
     [userId, since],
   );
   return rows.map((r) => r.id);
@@ -225,7 +225,7 @@ describe('webhooks', () => {
     ]);
     const all = x.r.verified(xHook.secret);
     const { rows } = await t.sql.query<{ id: string }>(
-      `SELECT id FROM events WHERE sequence IS NOT NULL AND created_at >= $1`,
+      `SELECT id FROM numbered_events WHERE created_at >= $1`,
       [xHook.createdAt],
     );
     expect(sorted(all.map((e) => e.id))).toEqual(sorted(rows.map((r) => r.id)));
@@ -383,6 +383,9 @@ describe('webhooks', () => {
         [hook.id],
       );
       expect(rows.length).toBeGreaterThan(0);
+      // The jobs were made due behind the dispatcher's back; an idle dispatcher waits for a notification (or
+      // its 30 s probe), which a real re-send (a retry it scheduled, a lease that lapsed) would not need.
+      await t.sql.query(`SELECT pg_notify('hfts_events', '0')`);
       await eventually(
         async () =>
           (
@@ -397,6 +400,276 @@ describe('webhooks', () => {
     } finally {
       server.closeAllConnections();
       await new Promise((done) => server.close(done));
+    }
+  });
+});
+
+/** A receiver that holds every request while `holding`, and answers the held ones when released. */
+class Gate {
+  readonly bodies: string[] = [];
+  private held: Array<() => void> = [];
+  holding = true;
+  private readonly server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      this.bodies.push(Buffer.concat(chunks).toString('utf8'));
+      const answer = (): void => void res.writeHead(204).end();
+      if (this.holding) this.held.push(answer);
+      else answer();
+    });
+  });
+
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((done) => this.server.listen(0, '127.0.0.1', done));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
+  }
+
+  release(): void {
+    this.holding = false;
+    for (const answer of this.held.splice(0)) answer();
+  }
+
+  events(): Array<{ id: string; type: string; sequence: number }> {
+    return this.bodies.map((b) => JSON.parse(b) as { id: string; type: string; sequence: number });
+  }
+
+  close(): Promise<void> {
+    this.release();
+    this.server.closeAllConnections();
+    return new Promise((done) => this.server.close(() => done()));
+  }
+}
+
+describe('webhooks of accounts that are not ACTIVE', () => {
+  /** Waits for counts, generous: a CI machine under load is slow, and no assertion here is on time. */
+  const WAIT_MS = 30000;
+  let t: TestApp;
+  let admin: TestUser;
+  const gates: Gate[] = [];
+  const gate = async (holding: boolean): Promise<{ g: Gate; url: string }> => {
+    const g = new Gate();
+    g.holding = holding;
+    gates.push(g);
+    return { g, url: await g.listen() };
+  };
+  const setStatus = async (user: TestUser, status: string) =>
+    request(t.server)
+      .patch(`/api/v1/admin/users/${user.id}/status`)
+      .auth(admin.token, { type: 'bearer' })
+      .send({ status })
+      .expect(200);
+  /** The sequenced events touching `userId` (all events when null) after `after`, oldest first. */
+  const sequenced = async (userId: string | null, after: number) =>
+    (
+      await t.sql.query<{ id: string; sequence: number }>(
+        `SELECT id, sequence::int AS sequence FROM numbered_events
+          WHERE sequence > $2 AND ($1::uuid IS NULL OR $1 = ANY (user_ids)) ORDER BY sequence`,
+        [userId, after],
+      )
+    ).rows;
+  const head = async () =>
+    (await t.sql.query<{ n: number }>(`SELECT coalesce(max(sequence), 0)::int AS n FROM event_sequence`))
+      .rows[0].n;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_POLL_INTERVAL_MS: '50',
+      WEBHOOK_ENDPOINT_CONCURRENCY: '1',
+    });
+    admin = await createUser(t, { role: 'ADMIN' });
+  });
+  afterAll(async () => {
+    await t.close();
+    for (const g of gates) await g.close();
+  });
+
+  it('sends a SUSPENDED user and a CLOSED admin nothing, queued jobs included, and resumes from reactivation on', async () => {
+    const sue = await fundedUser(t, admin, '100');
+    const tom = await fundedUser(t, admin, '100');
+    const closedAdmin = await createUser(t, { role: 'ADMIN' });
+    const watcher = await createUser(t, { role: 'ADMIN' });
+    const s = await gate(true);
+    const x = await gate(false);
+    const w = await gate(false);
+    for (const [owner, url] of [
+      [sue.user, s.url],
+      [closedAdmin, x.url],
+      [watcher, w.url],
+    ] as const) {
+      expect((await register(t, owner, { url })).status).toBe(201);
+    }
+    const start = await head();
+
+    // Five events for sue's endpoint: the first is held on the wire (one at a time), four wait queued.
+    for (let i = 0; i < 5; i++) await transfer(t, sue.user, tom.wallet.id, '1.0000');
+    await eventually(
+      async () => [s.g.waiting, (await sequenced(null, start)).length, w.g.bodies.length, x.g.bodies.length],
+      ([held, all, seen, seenByX]) => held === 1 && seen === all && seenByX === all && all >= 5,
+      WAIT_MS,
+    );
+    const beforeChange = x.g.bodies.length;
+    expect(beforeChange).toBe(w.g.bodies.length);
+
+    // The admin first: sue's suspension then happens while it is CLOSED (sent to it otherwise, rightly).
+    await setStatus(closedAdmin, 'CLOSED');
+    await setStatus(sue.user, 'SUSPENDED');
+    s.g.release();
+    // While they are not ACTIVE: a deposit to sue and a transfer to her, refused and recorded as FAILED
+    // (events touching her), and others move money.
+    for (const [who, path, body] of [
+      [admin, `/api/v1/admin/wallets/${sue.wallet.id}/deposits`, { amount: '7', currency: 'USD' }],
+      [tom.user, '/api/v1/transfers', { toWalletId: sue.wallet.id, amount: '2', currency: 'USD' }],
+    ] as const) {
+      const res = await request(t.server)
+        .post(path)
+        .auth(who.token, { type: 'bearer' })
+        .set('Idempotency-Key', randomUUID())
+        .send(body);
+      expect([res.status, (res.body as { code: string }).code]).toEqual([422, 'ACCOUNT_INACTIVE']);
+    }
+    await deposit(t, admin, tom.wallet.id, '5');
+    // 5 transfers, 2 status changes, 2 refusals, 1 deposit: all numbered and seen by the watcher.
+    const whileOff = start + 10;
+    await eventually(
+      async () => [w.g.bodies.length, await head()],
+      ([seen, n]) => seen === 10 && n === whileOff,
+      WAIT_MS,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    // Only the delivery already on the wire reached sue; nothing reached the closed admin after its closure.
+    expect(s.g.bodies).toHaveLength(1);
+    expect(x.g.bodies).toHaveLength(beforeChange);
+    const { rows: jobs } = await t.sql.query<{ state: string; n: number }>(
+      `SELECT d.state, count(*)::int AS n FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+        WHERE e.user_id = $1 GROUP BY d.state ORDER BY d.state`,
+      [sue.user.id],
+    );
+    // All five cancelled by the suspension, the one on the wire too (its outcome is not recorded).
+    expect(jobs).toEqual([{ state: 'CANCELLED', n: 5 }]);
+
+    // Active again: from then on, not what was missed.
+    await setStatus(sue.user, 'ACTIVE');
+    await setStatus(closedAdmin, 'ACTIVE');
+    const after = await transfer(t, tom.user, sue.wallet.id, '3.0000');
+    const expectedSue = await eventually(
+      async () => (await sequenced(sue.user.id, whileOff)).map((e) => e.id),
+      (ids) => ids.length === 2,
+      WAIT_MS,
+    );
+    const expectedAdmin = await eventually(
+      async () => await sequenced(null, whileOff),
+      (es) => es.length === 3,
+      WAIT_MS,
+    );
+    await eventually(
+      async () => [s.g.bodies.length, x.g.bodies.length],
+      ([sn, xn]) => sn === 1 + expectedSue.length && xn === beforeChange + expectedAdmin.length - 1,
+      WAIT_MS,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const sueGot = s.g.events().slice(1);
+    expect(sueGot.map((e) => e.id)).toEqual(expectedSue);
+    expect(sueGot.map((e) => e.type)).toEqual(['user.status_changed', 'transaction.completed']);
+    // The closed admin: its own reactivation and the transfer, not sue's reactivation (it was still CLOSED).
+    const adminGot = x.g.events().slice(beforeChange);
+    expect(adminGot.map((e) => e.id)).toEqual(expectedAdmin.slice(1).map((e) => e.id));
+    expect(JSON.stringify(adminGot)).toContain(after.id);
+  });
+});
+
+describe('webhook delivery when some receivers hang', () => {
+  let t: TestApp;
+  let admin: TestUser;
+  /** Requests that are never answered, by path (/o<owner>/e<endpoint>), and how many ended early. */
+  const hung: string[] = [];
+  let endedEarly = 0;
+  const hanging = createServer((req) => {
+    hung.push(req.url ?? '');
+    req.socket.on('close', () => (endedEarly += 1));
+  });
+  const healthy = new Receiver();
+
+  beforeAll(async () => {
+    // Attempts time out only after the test: every hanging attempt stays hung throughout.
+    t = await startTestApp({
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_POLL_INTERVAL_MS: '50',
+      WEBHOOK_TIMEOUT_MS: '60000',
+    });
+    admin = await createUser(t, { role: 'ADMIN' });
+    await new Promise<void>((done) => hanging.listen(0, '127.0.0.1', done));
+  });
+  afterAll(async () => {
+    await t.close();
+    hanging.closeAllConnections();
+    await new Promise((done) => hanging.close(done));
+    await healthy.close();
+  });
+
+  it('delivers to a healthy endpoint while 4 owners x 10 endpoints hang, each owner and endpoint bounded', async () => {
+    const base = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+    const payee = await fundedUser(t, admin, '0');
+    for (let o = 0; o < 4; o++) {
+      const owner = await fundedUser(t, admin, '100');
+      for (let e = 0; e < 10; e++) {
+        expect((await register(t, owner.user, { url: `${base}/o${o}/e${e}` })).status).toBe(201);
+      }
+      // Two events for each of the owner's endpoints: 80 jobs, older than any of the healthy one's.
+      for (let i = 0; i < 2; i++) await transfer(t, owner.user, payee.wallet.id, '1.0000');
+    }
+    await eventually(
+      async () => hung.length,
+      (n) => n >= 4 * 8,
+    );
+
+    const h = await fundedUser(t, admin, '100');
+    const hook = (await register(t, h.user, { url: await healthy.listen() })).body as Registered;
+    const sent: string[] = [];
+    for (let i = 0; i < 10; i++) sent.push((await transfer(t, h.user, payee.wallet.id, '1.0000')).id);
+    // Every one of the healthy endpoint's deliveries completes while every hanging attempt is still hung.
+    const got = await eventually(
+      async () => healthy.verified(hook.secret).map((e) => (e.data.transaction as { id: string }).id),
+      (ids) => ids.length >= sent.length,
+      20000,
+    );
+    expect(sorted(got)).toEqual(sorted(sent));
+    expect(endedEarly).toBe(0);
+    // What the hanging receivers hold: at most 8 attempts per owner, 2 per endpoint (the default).
+    const perOwner = new Map<string, number>();
+    const perEndpoint = new Map<string, number>();
+    for (const path of hung) {
+      const owner = path.split('/')[1];
+      perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1);
+      perEndpoint.set(path, (perEndpoint.get(path) ?? 0) + 1);
+    }
+    expect([...perOwner.values()]).toEqual([8, 8, 8, 8]);
+    expect(Math.max(...perEndpoint.values())).toBeLessThanOrEqual(2);
+  });
+
+  it('gives up on a receiver that accepts TCP but never completes TLS after the connect time-out', async () => {
+    // Accepts and says nothing: the TLS handshake never ends, the request is never even sent.
+    const accepted: Socket[] = [];
+    const silent = createNetServer((socket) => void accepted.push(socket));
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    const sender = new WebhookSender(60000, 200);
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const result = await sender.send(
+        { url: new URL(`https://receiver.invalid:${port}/hook`), address: '127.0.0.1', family: 4 },
+        { 'webhook-id': 'x' },
+        '{}',
+      );
+      expect(result).toEqual({ ok: false, responseStatus: null, error: 'no connection within 200 ms' });
+    } finally {
+      sender.close();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((done) => silent.close(done));
     }
   });
 });
@@ -437,6 +710,9 @@ describe('webhook URLs (SSRF), with WEBHOOK_ALLOW_PRIVATE off', () => {
       'https://[::ffff:127.0.0.1]/hook',
       'https://[fe80::1]/hook',
       'https://[fd00::1]/hook',
+      'https://[::127.0.0.1]/hook',
+      'https://[::7f00:1]/hook',
+      'https://[::8.8.8.8]/hook',
       'https://user:pass@93.184.215.14/hook',
     ];
     for (const url of refused) {
@@ -447,6 +723,17 @@ describe('webhook URLs (SSRF), with WEBHOOK_ALLOW_PRIVATE off', () => {
         'WEBHOOK_URL_REFUSED',
       ]);
     }
+    // A name: the refusal says the host is not allowed, never what it resolved to, and reads the same for
+    // a name that does not resolve at all (else the answers would map the internal DNS).
+    const answers = new Set<string>();
+    for (const url of ['https://localhost/hook', 'https://no-such-host.invalid/hook']) {
+      const res = await register(t, user, { url });
+      const { code, detail } = res.body as { code: string; detail: string };
+      expect([url, res.status, code]).toEqual([url, 400, 'WEBHOOK_URL_REFUSED']);
+      expect(detail).not.toMatch(/127\.0\.0\.1|::1|localhost|invalid/);
+      answers.add(detail);
+    }
+    expect(answers.size).toBe(1);
     const { rows } = await t.sql.query(`SELECT 1 FROM webhook_endpoints WHERE user_id = $1`, [user.id]);
     expect(rows).toEqual([]);
     // A public address is accepted (an IP literal: no DNS needed).

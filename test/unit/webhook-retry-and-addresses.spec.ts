@@ -48,6 +48,13 @@ describe('webhook target addresses', () => {
     '64:ff9b::a00:1',
     '2002:a00:1::',
     '2001:db8::1',
+    // IPv4-compatible IPv6 (::/96, deprecated): what URL makes of [::127.0.0.1], and the dotted forms,
+    // which ipaddr.js alone would read as IPv4-mapped (and so ::8.8.8.8 as public).
+    '::7f00:1',
+    '::127.0.0.1',
+    '::a00:1',
+    '::808:808',
+    '::8.8.8.8',
     'not an address',
   ])('refuses %s', (address) => expect(isPublicAddress(address)).toBe(false));
 

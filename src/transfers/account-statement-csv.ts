@@ -8,10 +8,10 @@ import type { HistoryRow } from './transactions.repository';
 export const CSV_MEDIA_TYPE = 'text/csv';
 
 /**
- * The CSV columns, in order: every field of a Transaction, then the statement's own two. The header row
+ * The CSV columns, in order: every field of a Transaction, then the account statement's own two. The header row
  * spells them as the JSON form does, so a column means what the field of the same name means.
  */
-export const STATEMENT_CSV_COLUMNS = [
+export const ACCOUNT_STATEMENT_CSV_COLUMNS = [
   'id',
   'type',
   'status',
@@ -33,8 +33,8 @@ export const STATEMENT_CSV_COLUMNS = [
   'completedAt',
 ] as const satisfies ReadonlyArray<keyof StatementItemDto>;
 
-/** One statement item as the JSON form gives it: the transaction, its direction and the balance after it. */
-export function statementItem(row: HistoryRow): StatementItemDto {
+/** One account statement item as the JSON form gives it: the transaction, its direction and the balance after it. */
+export function accountStatementItem(row: HistoryRow): StatementItemDto {
   return {
     ...TransactionDto.from(txFromRow(row)),
     direction: row.direction,
@@ -47,7 +47,7 @@ export function statementItem(row: HistoryRow): StatementItemDto {
 
 /** An item as one CSV record: every value a string (money as in JSON, 4 decimals), null as an empty field. */
 function csvRecord(item: StatementItemDto): string[] {
-  return STATEMENT_CSV_COLUMNS.map((column) => {
+  return ACCOUNT_STATEMENT_CSV_COLUMNS.map((column) => {
     const value = item[column];
     if (value === null) return '';
     return typeof value === 'string' ? value : JSON.stringify(value);
@@ -55,22 +55,22 @@ function csvRecord(item: StatementItemDto): string[] {
 }
 
 /**
- * A statement read from a cursor (HistoryRow objects), as CSV: a header row, then one record per row,
+ * An account statement read from a cursor (HistoryRow objects), as CSV: a header row, then one record per row,
  * CRLF-terminated and quoted where RFC 4180 asks (a field with a comma, a quote or a line break). A field
  * starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (OWASP's advice against formula injection:
  * the file is meant for spreadsheets). Back-pressure runs through the whole pipeline, so memory stays flat;
  * when the reader goes away, every stage is destroyed, the cursor first.
  */
-export function statementCsv(rows: Readable): Readable {
+export function accountStatementCsv(rows: Readable): Readable {
   const records = new Transform({
     objectMode: true,
     transform(row: HistoryRow, _encoding, done) {
-      done(null, csvRecord(statementItem(row)));
+      done(null, csvRecord(accountStatementItem(row)));
     },
   });
   const csv = stringify({
     header: true,
-    columns: [...STATEMENT_CSV_COLUMNS],
+    columns: [...ACCOUNT_STATEMENT_CSV_COLUMNS],
     record_delimiter: 'windows',
     escape_formulas: true,
   });
