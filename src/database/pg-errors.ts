@@ -7,6 +7,8 @@ export const LOCK_NOT_AVAILABLE = '55P03';
 export const QUERY_CANCELED = '57014';
 export const UNIQUE_VIOLATION = '23505';
 export const CHECK_VIOLATION = '23514';
+/** A write reached a server that is read-only: a standby, or a primary being demoted (switchover). */
+export const READ_ONLY_TRANSACTION = '25006';
 
 export function sqlState(error: unknown): string | undefined {
   const e = error as { code?: unknown; driverError?: { code?: unknown } } | null;
@@ -30,7 +32,7 @@ const CONNECTION_ERRNOS = new Set([
   'EHOSTUNREACH',
 ]);
 
-function isConnectionFailure(error: unknown): boolean {
+export function isConnectionFailure(error: unknown): boolean {
   const code = sqlState(error);
   if (code && (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || code.startsWith('57P'))) return true;
   const message = error instanceof Error ? error.message : '';
@@ -56,7 +58,7 @@ export function mapDatabaseError(error: unknown): AppError | undefined {
     });
   if (code === CHECK_VIOLATION)
     return new AppError('CONSTRAINT_VIOLATION', 'The request would break a data rule');
-  if (code === '53300' || isConnectionFailure(error))
+  if (code === '53300' || code === READ_ONLY_TRANSACTION || isConnectionFailure(error))
     return new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', {
       retryAfter: 2,
     });

@@ -56,7 +56,11 @@ describe('through pgbouncer (transaction pooling)', () => {
   });
 
   it('works behind session pooling too (DB_POOLER=session): settings from the role, a transfer moves money', async () => {
-    const session = new PgBouncer({ poolMode: 'session', poolSize: 4 });
+    // In session pooling every open client connection holds a server connection: the pool must cover all of
+    // the instance's connections (DB_POOL_SIZE 4 here, and 10 for the listener, relay, ledger, webhooks and
+    // exports; docs/SCALING.md). With 4, the idle connections of the sequencer, the listener and the ledger
+    // took every server connection and the transfer waited for one until the client gave up.
+    const session = new PgBouncer({ poolMode: 'session', poolSize: 16 });
     await session.start(testServer());
     // This test picks its own pooler: the suite's switch would point the app at the transaction one.
     delete process.env.HFTS_TEST_PGBOUNCER_PORT;
@@ -66,6 +70,7 @@ describe('through pgbouncer (transaction pooling)', () => {
         POSTGRES_HOST: '127.0.0.1',
         POSTGRES_PORT: String(session.port),
         DB_POOLER: 'session',
+        DB_POOL_SIZE: '4',
       });
       const [r] = await t.app
         .get(DataSource)

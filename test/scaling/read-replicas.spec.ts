@@ -72,7 +72,7 @@ async function numberedOnPrimary(userId: string, count: number): Promise<void> {
   const deadline = Date.now() + 30000;
   for (;;) {
     const [{ n }] = await primary.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM events WHERE user_ids @> ARRAY[$1::uuid] AND sequence IS NOT NULL`,
+      `SELECT count(*)::text AS n FROM numbered_events WHERE user_ids @> ARRAY[$1::uuid]`,
       [userId],
     );
     if (Number(n) >= count) return;

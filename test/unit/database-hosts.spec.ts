@@ -1,6 +1,6 @@
 import { validateEnv } from '../../src/config/env.schema';
 import { parseHostList } from '../../src/database/primary-host';
-import { lsnOf } from '../../src/database/replicas';
+import { lsnOf } from '../../src/database/replica-health';
 
 describe('POSTGRES_HOST and POSTGRES_REPLICA_HOSTS lists', () => {
   it('reads host, host:port and [v6]:port items, each without a port on the default', () => {

@@ -14,10 +14,17 @@ export const SCALING_BUILD = join(ROOT, 'node_modules', '.cache', 'hfts-scaling-
 export function buildService(): string {
   if (process.env.HFTS_SCALING_BUILT) return SCALING_BUILD;
   rmSync(SCALING_BUILD, { recursive: true, force: true });
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', SCALING_BUILD], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  // Its own build info, removed with the build: tsconfig's ./dist/.tsbuildinfo (written by typecheck or
+  // nest build) would tell tsc that everything is emitted already, and it would emit nothing here.
+  const info = join(SCALING_BUILD, '.tsbuildinfo');
+  const r = spawnSync(
+    'npx',
+    ['tsc', '-p', 'tsconfig.build.json', '--outDir', SCALING_BUILD, '--tsBuildInfoFile', info],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
   for (const f of readdirSync(join(ROOT, 'src', 'auth')).filter((n) => n.endsWith('.worker.js')))
     copyFileSync(join(ROOT, 'src', 'auth', f), join(SCALING_BUILD, 'src', 'auth', f));
