@@ -88,9 +88,17 @@ module.exports = {
     {
       name: 'engine-behind-transfers',
       severity: 'error',
-      comment: 'Only the engine writes balances, and only transfers/ reaches the engine.',
-      from: { path: '^src/', pathNot: '^src/transfers/' },
+      comment:
+        'Only the engine writes balances, and only transfers/ reaches the engine (and the simulator, which runs it on its in-memory store).',
+      from: { path: '^src/', pathNot: '^src/(transfers|simulator)/' },
       to: { path: '^src/transfers/engine/' },
+    },
+    {
+      name: 'nothing-runs-the-simulator',
+      severity: 'error',
+      comment: 'The simulator (npm run simulate, its tests) drives the app; the app never reaches it.',
+      from: { path: '^src/', pathNot: '^src/simulator/' },
+      to: { path: '^src/simulator/' },
     },
     {
       name: 'src-not-to-test',

@@ -12,6 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import nodeHeap from './lib/node-heap.cjs';
 
 function newest(path) {
   const s = statSync(path, { throwIfNoEntry: false });
@@ -53,7 +54,7 @@ if (!built || sources > built) {
   if (status !== 0) process.exit(status ?? 1);
 }
 if (orphaned()) process.exit(143);
-const child = spawn(process.execPath, ['dist/src/main.js'], {
+const child = spawn(process.execPath, [...nodeHeap.serviceNodeArgs(), 'dist/src/main.js'], {
   stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));

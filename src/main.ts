@@ -7,7 +7,7 @@ import { createApp } from './bootstrap/create-app';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from './bootstrap/embedded-database';
 import { startupLogger, writeFatal } from './bootstrap/logger';
 import { type AppConfig, loadConfig } from './config/app-config';
-import { ConfigError } from './config/env.schema';
+import { ConfigError } from './config/validate-settings';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { stopTracing } from './tracing-sdk';
 

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { ConfigError } from '../config/env.schema';
+import { ConfigError } from '../config/validate-settings';
 import { normaliseEmail } from '../users/email';
 import { UsersService } from '../users/users.service';
 import { PASSWORD_MAX_BYTES, PasswordHasher } from './password-hasher';

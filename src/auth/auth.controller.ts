@@ -39,7 +39,10 @@ export class AuthController {
     [400, 'VALIDATION_FAILED'],
     [401, 'INVALID_CREDENTIALS: unknown email or wrong password (the same answer for both)'],
     [403, 'ACCOUNT_INACTIVE: the account is suspended or closed'],
-    [503, 'SERVICE_UNAVAILABLE: too many logins at once, see Retry-After'],
+    [
+      503,
+      'SERVICE_UNAVAILABLE: too many logins at once, the database is down, or the instance is shutting down, see Retry-After',
+    ],
   )
   login(@Body() dto: LoginDto): Promise<TokenDto> {
     return this.auth.login(dto.email, dto.password);

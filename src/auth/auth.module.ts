@@ -1,12 +1,12 @@
 import { Logger, Module } from '@nestjs/common';
 import { APP_GUARD, Reflector } from '@nestjs/core';
-import { JwtModule } from '@nestjs/jwt';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { RedisModule } from '../redis/redis.module';
 import { REDIS } from '../redis/redis.provider';
 import { UsersModule } from '../users/users.module';
+import { AccessTokens } from './access-tokens';
 import { AdminBootstrapService } from './admin-bootstrap.service';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
@@ -20,23 +20,6 @@ import { RateLimitGuard, throttlers } from './throttling/rate-limit.guard';
 @Module({
   imports: [
     UsersModule,
-    JwtModule.registerAsync({
-      inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({
-        secret: config.secretKey,
-        signOptions: {
-          algorithm: 'HS256',
-          expiresIn: config.env.JWT_TTL_SECONDS,
-          issuer: config.env.JWT_ISSUER,
-          audience: config.env.JWT_AUDIENCE,
-        },
-        verifyOptions: {
-          algorithms: ['HS256'],
-          issuer: config.env.JWT_ISSUER,
-          audience: config.env.JWT_AUDIENCE,
-        },
-      }),
-    }),
     ThrottlerModule.forRootAsync({
       imports: [RedisModule],
       inject: [AppConfig, REDIS, Reflector],
@@ -58,6 +41,7 @@ import { RateLimitGuard, throttlers } from './throttling/rate-limit.guard';
   controllers: [AuthController],
   providers: [
     AuthService,
+    AccessTokens,
     PasswordHasher,
     JwtStrategy,
     AdminBootstrapService,

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { JwtService } from '@nestjs/jwt';
 import { AppError } from '../common/errors/error-codes';
 import { AppConfig } from '../config/app-config';
 import type { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
-import type { AccessTokenClaims } from './jwt.strategy';
+import { type AccessTokenClaims, AccessTokens } from './access-tokens';
 import { PasswordHasher } from './password-hasher';
 
 export interface IssuedToken {
@@ -19,7 +18,7 @@ export class AuthService {
   constructor(
     private readonly users: UsersService,
     private readonly hasher: PasswordHasher,
-    private readonly jwt: JwtService,
+    private readonly tokens: AccessTokens,
     private readonly config: AppConfig,
   ) {}
 
@@ -45,7 +44,7 @@ export class AuthService {
       throw new AppError('ACCOUNT_INACTIVE', `The account is ${user.status.toLowerCase()}`);
     const claims: AccessTokenClaims = { sub: user.id, email: user.email, role: user.role };
     return {
-      accessToken: await this.jwt.signAsync(claims),
+      accessToken: this.tokens.sign(claims),
       tokenType: 'Bearer',
       expiresIn: this.config.env.JWT_TTL_SECONDS,
     };

@@ -11,7 +11,8 @@ import { STATUS_CHECKED_BY_HANDLER } from '../common/auth/status-checked-by-hand
  * AuthUser on request.user. Missing or invalid token: 401 UNAUTHENTICATED; inactive account: 403.
  *
  * It does what @nestjs/passport's AuthGuard('jwt') does, but through the strategy's own Authenticator
- * (see JwtStrategy.getPassportInstance) rather than passport's process-wide registry.
+ * (see JwtStrategy.getPassportInstance): AuthGuard calls passport's process-wide `passport.authenticate`,
+ * where the last app built in a process (the tests build several) would check every app's tokens.
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {

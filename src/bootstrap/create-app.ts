@@ -3,8 +3,10 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from '../app.module';
+import { AppError } from '../common/errors/error-codes';
 import { assertBodyDepth } from '../common/http/body-depth';
 import { assertJsonBody } from '../common/http/content-type';
+import { sendProblem } from '../common/http/problem-details.filter';
 import type { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { MetricsService } from '../metrics/metrics.service';
@@ -46,7 +48,9 @@ export async function createApp(
     // Node checks requestTimeout only every connectionsCheckingInterval (30 s by default): a client
     // trickling a byte at a time would otherwise hold its socket for up to 30 s past the timeout.
     http: { connectionsCheckingInterval: 1000 },
-    return503OnClosing: true,
+    // Once the server is closing, Fastify's own 503 is `{error, message, statusCode}` as application/json,
+    // unlike every other error: the service answers those requests itself, as a problem (hook below).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // Who the client is (request.ip, which the per-IP login limit counts): behind a load balancer
     // every peer is the balancer, so TRUST_PROXY says which hops' X-Forwarded-For to believe.
@@ -133,6 +137,21 @@ export async function createApp(
   });
   fastify.addHook('onRequest', (request, reply, done) => {
     securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err instanceof Error ? err : undefined));
+  });
+  // From the moment Fastify starts closing (app.close(), after SIGTERM), a request that still reaches the
+  // server (pipelined, or on a keep-alive connection that was busy) is refused before any handler runs:
+  // 503 SERVICE_UNAVAILABLE as problem details, with Retry-After; Fastify has already set Connection: close.
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    const error = new AppError('SERVICE_UNAVAILABLE', 'The instance is shutting down; retry shortly', {
+      retryAfter: 1,
+    });
+    sendProblem(reply, error, String(request.id));
   });
   const origins = config.env.CORS_ORIGINS.split(',')
     .map((o) => o.trim())

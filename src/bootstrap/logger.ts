@@ -90,9 +90,12 @@ function baseOptions(level: string): LoggerOptions {
  */
 export function loggerOptions(config: AppConfig): Params {
   const pretty = config.env.NODE_ENV === 'development' && process.stdout.isTTY;
+  const level = config.env.DEBUG ? 'debug' : config.env.LOG_LEVEL;
+  const written = (lineLevel: 'info' | 'error') =>
+    pino.levels.values[lineLevel] >= (pino.levels.values[level] ?? Infinity) ? lineLevel : 'silent';
   return {
     pinoHttp: {
-      ...baseOptions(config.env.DEBUG ? 'debug' : config.env.LOG_LEVEL),
+      ...baseOptions(level),
       genReqId: (req) => (req as IncomingMessage & { id?: string }).id ?? requestId(req),
       transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
       redact: {
@@ -119,9 +122,14 @@ export function loggerOptions(config: AppConfig): Params {
         }),
         res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
       },
-      // Called when the request starts (nothing noted yet) and for its line, once the answer is sent.
-      customProps: (_req, res) => facts.get(res) ?? {},
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      // Called when the request starts, when nothing is noted yet, and for the request's line, once the
+      // answer is sent. Undefined at the start: pino-http tests the props for truth before making a child
+      // logger of them (its types say object; `{}` cost a child logger per request).
+      customProps: (_req, res) => facts.get(res) as RequestFacts,
+      // 'silent' for a line the level would drop: pino-http then returns before building it (the props'
+      // child logger, the line's objects). A request that logs nothing costs one child logger (req.log,
+      // which carries the request id into what the handlers log), not three.
+      customLogLevel: (_req, res, err) => written(err || res.statusCode >= 500 ? 'error' : 'info'),
       // originalUrl: inside Nest's middleware (middie) req.url has lost the part the route matched.
       autoLogging: { ignore: (req) => UNLOGGED.has(urlPath(req)) },
     },

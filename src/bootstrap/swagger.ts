@@ -27,6 +27,10 @@ const TAGS: Array<[name: string, description: string]> = [
   ['transfers', 'Money between wallets: transfers, batches, holds (capture, void) and refunds'],
   ['events', 'Every committed change of money or of an account, in commit order (the outbox)'],
   ['webhooks', 'Your webhook endpoints, signed deliveries of your events, and their delivery log'],
+  [
+    'ledger',
+    'The verifiable ledger: signed checkpoints of a Merkle tree of the events, inclusion and consistency proofs',
+  ],
   ['admin', 'For admins: user status, deposits, any wallet’s balance, reconciliation'],
   ['operations', 'Liveness and readiness probes, for load balancers and orchestrators'],
 ];
@@ -91,15 +95,7 @@ function completeOperation(path: string, method: string, op: OperationObject): v
     const code = Number(status);
     if (!response.description) response.description = code === 201 ? 'Created' : 'OK';
     const headers: Record<string, HeaderObject | ReferenceObject> = { ...response.headers };
-    headers['X-Request-Id'] =
-      code === 503
-        ? {
-            ...HEADERS['X-Request-Id'],
-            required: false,
-            description:
-              'The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes',
-          }
-        : { ...ref('X-Request-Id') };
+    headers['X-Request-Id'] = ref('X-Request-Id');
     if (moneyMoving && ((code >= 200 && code < 300) || code === 422)) {
       headers['Idempotent-Replayed'] = ref('Idempotent-Replayed');
     }
@@ -112,16 +108,6 @@ function completeOperation(path: string, method: string, op: OperationObject): v
       };
     }
     response.headers = headers;
-    if (code === 503) {
-      // Once the server is closing (after SIGTERM), Fastify answers new requests itself, before any hook.
-      response.content = {
-        ...response.content,
-        'application/json': {
-          schema: { $ref: '#/components/schemas/ServerClosingDto' },
-          example: { error: 'Service Unavailable', message: 'Service Unavailable', statusCode: 503 },
-        },
-      };
-    }
   }
 }
 
@@ -173,17 +159,6 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
               { type: 'object', additionalProperties: { $ref: '#/components/schemas/HealthIndicatorDto' } },
             ]),
           ),
-        },
-      },
-      ServerClosingDto: {
-        type: 'object',
-        description:
-          'What Fastify answers, before the service sees the request, once the instance is closing',
-        required: ['error', 'message', 'statusCode'],
-        properties: {
-          error: { type: 'string', example: 'Service Unavailable' },
-          message: { type: 'string', example: 'Service Unavailable' },
-          statusCode: { type: 'integer', example: 503 },
         },
       },
     },

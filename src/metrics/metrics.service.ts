@@ -2,11 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Pool, PoolClient } from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DataSource } from 'typeorm';
-import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import type { Money } from '../common/money/money';
 import { AppConfig } from '../config/app-config';
 
@@ -126,10 +123,9 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@InjectDataSource() dataSource: DataSource, config: AppConfig) {
+  constructor(config: AppConfig) {
     collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: packageVersion(), commit: commitOf(config), node: process.version }, 1);
-    this.watchPool((dataSource.driver as PostgresDriver).master as Pool);
   }
 
   /** Counts what a movement (or each item of a batch) moved; refusals, replays and holds move nothing. */
@@ -146,10 +142,10 @@ export class MetricsService {
   }
 
   /**
-   * The pg pool behind TypeORM (the engine runs its statements on the same one): its connections read at
-   * every scrape, and the duration of every query any of its clients sends (TypeORM's and the engine's).
+   * The pg pool behind TypeORM (the engine runs its statements on the same one; PrimaryPool hands it over):
+   * its connections read at every scrape, and the duration of every query any of its clients sends.
    */
-  private watchPool(pool: Pool): void {
+  watchPool(pool: Pool): void {
     const gauge = (name: string, help: string, read: () => number): Gauge =>
       new Gauge({
         name,

@@ -1,4 +1,5 @@
-import { JwtService } from '@nestjs/jwt';
+import jwt from 'jsonwebtoken';
+import { AccessTokens } from '../../src/auth/access-tokens';
 import { AuthService } from '../../src/auth/auth.service';
 import type { PasswordHasher } from '../../src/auth/password-hasher';
 import { AppError } from '../../src/common/errors/error-codes';
@@ -20,10 +21,7 @@ function user(status: UserStatus = 'ACTIVE'): User {
 
 describe('AuthService.login', () => {
   const config = loadConfig({ NODE_ENV: 'test', SECRET_KEY: 'unit-test-secret-key-long-enough-0123456789' });
-  const jwt = new JwtService({
-    secret: config.secretKey,
-    signOptions: { algorithm: 'HS256', expiresIn: 900, issuer: 'hfts', audience: 'hfts-api' },
-  });
+  const tokens = new AccessTokens(config);
   let hasher: { verify: jest.Mock; verifyAgainstDummy: jest.Mock; hash: jest.Mock };
   let findCredentials: jest.Mock;
   let service: AuthService;
@@ -34,7 +32,7 @@ describe('AuthService.login', () => {
     service = new AuthService(
       { findCredentials } as unknown as UsersService,
       hasher as unknown as PasswordHasher,
-      jwt,
+      tokens,
       config,
     );
   });
@@ -74,11 +72,11 @@ describe('AuthService.login', () => {
     hasher.verify.mockResolvedValueOnce(true);
     const token = await service.login('ada@example.com', 'right');
     expect(token).toMatchObject({ tokenType: 'Bearer', expiresIn: 900 });
-    const payload = jwt.verify<Record<string, unknown>>(token.accessToken, {
+    const payload = jwt.verify(token.accessToken, config.secretKey, {
       algorithms: ['HS256'],
       issuer: 'hfts',
       audience: 'hfts-api',
-    });
+    }) as Record<string, unknown>;
     expect(Object.keys(payload).sort()).toEqual(['aud', 'email', 'exp', 'iat', 'iss', 'role', 'sub']);
     expect(payload).toMatchObject({ sub: user().id, email: 'ada@example.com', role: 'USER' });
   });

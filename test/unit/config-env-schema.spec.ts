@@ -1,4 +1,6 @@
-import { ConfigError, validateEnv } from '../../src/config/env.schema';
+import { loadConfig } from '../../src/config/app-config';
+import { validateEnv } from '../../src/config/env.schema';
+import { ConfigError } from '../../src/config/validate-settings';
 
 // The messages the setting decorators (src/config/setting.decorators.ts) give, as the four-decorator
 // stacks they replaced gave them: one line per bad variable, a type error before a range error.
@@ -63,4 +65,42 @@ describe('env schema', () => {
       'hfts_app',
     ]);
   });
+});
+
+describe('test hooks', () => {
+  it('are not settings: the production schema has none of them', () => {
+    const env = validateEnv({ NATS_RELAY_TEST_KILL_AFTER: '5', WEBHOOK_RETRY_SCALE: '0.01' });
+    expect(Object.keys(env)).not.toContain('NATS_RELAY_TEST_KILL_AFTER');
+    expect(Object.keys(env)).not.toContain('WEBHOOK_RETRY_SCALE');
+  });
+
+  it('are read when NODE_ENV=test', () => {
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      NATS_RELAY_TEST_KILL_AFTER: '40',
+      WEBHOOK_RETRY_SCALE: '0.01',
+    });
+    expect(config.testHooks).toEqual({ NATS_RELAY_TEST_KILL_AFTER: 40, WEBHOOK_RETRY_SCALE: '0.01' });
+    expect(() => loadConfig({ NODE_ENV: 'test', WEBHOOK_RETRY_SCALE: 'fast' })).toThrow(
+      'Invalid configuration: WEBHOOK_RETRY_SCALE must be a decimal number',
+    );
+  });
+
+  it.each(['development', 'production'])(
+    'keep their defaults under NODE_ENV=%s, and refuse any other value',
+    (nodeEnv) => {
+      const base = { NODE_ENV: nodeEnv, SECRET_KEY: 'x'.repeat(32) };
+      expect(
+        loadConfig({ ...base, NATS_RELAY_TEST_KILL_AFTER: '0', WEBHOOK_RETRY_SCALE: '1' }).testHooks,
+      ).toEqual({
+        NATS_RELAY_TEST_KILL_AFTER: 0,
+        WEBHOOK_RETRY_SCALE: '1',
+      });
+      expect(() => loadConfig({ ...base, NATS_RELAY_TEST_KILL_AFTER: '40' })).toThrow(
+        new ConfigError(
+          'Invalid configuration: NATS_RELAY_TEST_KILL_AFTER is a fault-test hook, read only when NODE_ENV=test',
+        ),
+      );
+    },
+  );
 });

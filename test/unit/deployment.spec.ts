@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { parse } from 'yaml';
+import { HEAP_MB, serviceNodeArgs } from '../../scripts/lib/node-heap.cjs';
 import { EnvironmentVariables } from '../../src/config/env.schema';
 
 // No Docker engine runs here: the container files are checked statically.
@@ -134,6 +135,13 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(user);
     expect(runtime).toMatch(/^HEALTHCHECK .*\n.*\/health\/live/m);
     expect(runtime).toMatch(/^CMD \["node", "dist\/src\/main\.js"\]$/m);
+  });
+
+  it('runs the service with the heap limit that npm start and the bench use', () => {
+    expect(runtime).toMatch(new RegExp(`^ENV .*\\bNODE_OPTIONS=--max-old-space-size=${HEAP_MB}\\b`, 'm'));
+    expect(serviceNodeArgs({})).toEqual([`--max-old-space-size=${HEAP_MB}`]);
+    // An operator's own limit wins.
+    expect(serviceNodeArgs({ NODE_OPTIONS: '--max-old-space-size=512' })).toEqual([]);
   });
 });
 
@@ -259,6 +267,17 @@ describe('README', () => {
   it('documents every configuration variable in its configuration table', () => {
     const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('### Your own PostgreSQL'));
     expect(knownVariables.filter((name) => !new RegExp(`\\b${name}\\b`).test(table))).toEqual([]);
+  });
+
+  it('shows every folder of src/ in its project layout, and so does docs/ARCHITECTURE.md', () => {
+    const folders = readdirSync(join(root, 'src'), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+    expect(folders.length).toBeGreaterThan(10);
+    const layout = readme.slice(readme.indexOf('## Project layout'), readme.indexOf('## Design notes'));
+    expect(folders.filter((name) => !layout.includes(`  ${name}/`))).toEqual([]);
+    const architecture = read('docs/ARCHITECTURE.md');
+    expect(folders.filter((name) => !new RegExp(`\\b${name}\\b`).test(architecture))).toEqual([]);
   });
 
   it('points at the contract in the repository, which exists', () => {

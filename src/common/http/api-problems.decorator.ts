@@ -21,7 +21,7 @@ const DESCRIPTIONS: Record<number, string> = {
   415: 'UNSUPPORTED_MEDIA_TYPE: a body that is not application/json in UTF-8',
   422: 'Refused by a business rule',
   429: 'RATE_LIMITED: too many requests, see Retry-After',
-  503: 'SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After',
+  503: 'SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After',
 };
 
 /** The codes a status carries when its description names none. */

@@ -24,7 +24,10 @@ export function assertJsonBody(headers: IncomingHttpHeaders): void {
     .find((p) => p.startsWith('charset='))
     ?.slice('charset='.length)
     .replace(/^"(.*)"$/, '$1');
-  if (mediaType.trim().toLowerCase() !== 'application/json' || (charset !== undefined && charset !== 'utf-8')) {
+  if (
+    mediaType.trim().toLowerCase() !== 'application/json' ||
+    (charset !== undefined && charset !== 'utf-8')
+  ) {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', UNSUPPORTED_MEDIA_TYPE_DETAIL);
   }
 }
