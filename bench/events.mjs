@@ -7,9 +7,7 @@
 // Also runnable alone (`node bench/events.mjs [--quick]`): builds, starts and seeds like scripts/bench.mjs,
 // runs only this scenario and prints its figures. BENCH_EVENTS_CONTROL=1 starts the "on" instance without
 // NATS_URL: a control run, to tell the relay's cost from the second instance's own difference.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -19,70 +17,33 @@ import { freePort } from '../scripts/lib/free-port.cjs';
 import { distribution } from './distributions.mjs';
 import { transferLoad } from './load.mjs';
 import { log } from './report.mjs';
-import { ADMIN, build, SECRET, startService } from './service.mjs';
+import {
+  ADMIN,
+  build,
+  cpuSecondsOf as cpuSeconds,
+  profileArgs,
+  startInstance,
+  startService,
+} from './service.mjs';
 
 export const EVENTS_TARGET = 0.9;
 const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 
-/** The "on" instance: the same build on the same database, with the NATS relay. */
-async function startRelayInstance(db, stream, prefix) {
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    NODE_ENV: 'development',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    POSTGRES_HOST: db.host,
-    POSTGRES_PORT: String(db.port),
-    POSTGRES_USER: db.user,
-    POSTGRES_PASSWORD: db.password,
-    POSTGRES_DB: db.database,
-    SECRET_KEY: SECRET,
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_USER_PER_SECOND: '0',
-    RATE_LIMIT_AUTH_PER_MINUTE: '0',
-    BCRYPT_COST: '10',
-    ...(process.env.BENCH_EVENTS_CONTROL ? {} : { NATS_URL }),
-    NATS_STREAM: stream,
-    NATS_SUBJECT_PREFIX: prefix,
-    WEBHOOK_ALLOW_PRIVATE: 'true',
-  };
-  const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (i > 120) throw new Error(`relay instance did not become ready:\n${output}`);
-    if (
-      await fetch(`${base}/health/ready`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await sleep(500);
-  }
-  return {
-    base,
-    pid: child.pid,
-    output: () => output,
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
+/**
+ * The "on" instance: the same build on the same database, with the NATS relay. BENCH_PROFILE=dir profiles
+ * it too (relay.cpuprofile).
+ */
+function startRelayInstance(db, stream, prefix) {
+  return startInstance(
+    db,
+    {
+      ...(process.env.BENCH_EVENTS_CONTROL ? {} : { NATS_URL }),
+      NATS_STREAM: stream,
+      NATS_SUBJECT_PREFIX: prefix,
+      WEBHOOK_ALLOW_PRIVATE: 'true',
     },
-  };
-}
-
-/** CPU seconds (user + system) a process has used, from /proc (0 when it is gone). */
-function cpuSeconds(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ
-  } catch {
-    return 0;
-  }
+    { nodeArgs: profileArgs('relay.cpuprofile') },
+  );
 }
 
 /** A webhook receiver that answers 204 at once, counting what it got. */
@@ -144,6 +105,11 @@ export async function eventsScenario(ctx, o) {
   // One closed-loop run, with the CPU the serving process spent per transfer (less noisy than transfers/s
   // on a shared machine: what the relays cost the instance that runs them).
   const load = async (base, duration, pid) => {
+    // Every run starts right after a checkpoint. Without, the run after the backlog and the webhook drain
+    // (a checkpoint due, full-page writes after it, autovacuum) served half the transfers of the first one
+    // on the same instance with the same profile by area, its event loop idle 41% of the time: the
+    // database, not the relay, made the ratio (127.0.0.1, full run: off 702 / 385 transfers/s).
+    await ctx.q('CHECKPOINT');
     const cpu0 = pid ? cpuSeconds(pid) : 0;
     const r = await transferLoad({ base, users: ctx.users }, d, { connections: o.connections, duration });
     const ms = pid && r.transfers ? +(((cpuSeconds(pid) - cpu0) * 1000) / r.transfers).toFixed(3) : null;
@@ -168,7 +134,7 @@ export async function eventsScenario(ctx, o) {
   // BACKLOG events (as after a NATS outage): how fast the relay drains an outbox, and its CPU per event.
   const backlog = o.quick ? 5000 : 50000;
   await ctx.q(
-    `INSERT INTO event_relay_cursors (stream, last_sequence) SELECT $1, coalesce(max(sequence), 0) FROM events`,
+    `INSERT INTO event_relay_cursors (stream, last_sequence) SELECT $1, coalesce(max(sequence), 0) FROM event_sequence`,
     [stream],
   );
   const receiver = await startReceiver();
@@ -183,6 +149,11 @@ export async function eventsScenario(ctx, o) {
       [stream, backlog],
     );
     from = start;
+    // An idle relay waits for the sequencer's notification (or its 30 s probe): the cursor moved behind its
+    // back, so wake it as the sequencer would, or the drain would measure up to 30 s of waiting.
+    await ctx.q(
+      `SELECT pg_notify('hfts_events', (SELECT coalesce(max(sequence), 0)::text FROM event_sequence))`,
+    );
     runs.backlog = await drainBacklog(on, start);
     log('events: backlog', JSON.stringify(runs.backlog));
     log('events: warm-up of the relay instance');
@@ -211,7 +182,9 @@ export async function eventsScenario(ctx, o) {
     await receiver.close();
   }
   // Each event once: the stream (its own, deleted now) holds exactly the events numbered after `from`.
-  const [{ events }] = await ctx.q(`SELECT count(*)::int AS events FROM events WHERE sequence > $1`, [from]);
+  const [{ events }] = await ctx.q(`SELECT count(*)::int AS events FROM event_sequence WHERE sequence > $1`, [
+    from,
+  ]);
   const nc = await connect({ servers: NATS_URL });
   const jsm = await nc.jetstreamManager();
   const stored = process.env.BENCH_EVENTS_CONTROL ? null : (await jsm.streams.info(stream)).state.messages;
@@ -251,7 +224,7 @@ export async function eventsScenario(ctx, o) {
     let last = first;
     for (;;) {
       const [row] = await ctx.q(
-        `SELECT c.last_sequence::text AS last, (SELECT max(sequence) FROM events)::text AS newest
+        `SELECT c.last_sequence::text AS last, (SELECT max(sequence) FROM event_sequence)::text AS newest
            FROM event_relay_cursors c WHERE c.stream = $1`,
         [stream],
       );

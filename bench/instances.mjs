@@ -7,7 +7,7 @@
 // each, and the CPU each process used. Then, when Debian's pgbouncer is installed, one instance alone
 // through it (DB_POOLER=transaction); money must be conserved afterwards, and no response may be a 5xx.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,70 +18,9 @@ import { transferLoad } from './load.mjs';
 import { checkMoney } from './money.mjs';
 import { log } from './report.mjs';
 import { checkAccess, seedWallets } from './seeding.mjs';
-import { ADMIN, build, SECRET, startService } from './service.mjs';
+import { build, cpuSecondsOf as cpuSeconds, startInstance, startService } from './service.mjs';
 
-const TICKS = 100;
 const PGBOUNCER = '/usr/sbin/pgbouncer';
-const cpuSeconds = (pid) => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS;
-  } catch {
-    return 0;
-  }
-};
-
-/** A second instance of the built service on the first one's database (already migrated and seeded). */
-async function startSecond(db, extraEnv = {}) {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'development',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      POSTGRES_HOST: db.host,
-      POSTGRES_PORT: String(db.port),
-      POSTGRES_USER: db.user,
-      POSTGRES_PASSWORD: db.password,
-      POSTGRES_DB: db.database,
-      SECRET_KEY: SECRET,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_USER_PER_SECOND: '0',
-      RATE_LIMIT_AUTH_PER_MINUTE: '0',
-      ADMIN_EMAIL: ADMIN.email,
-      ADMIN_PASSWORD: ADMIN.password,
-      BCRYPT_COST: '10',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (i > 120) throw new Error(`second instance did not become ready:\n${output}`);
-    if (
-      await fetch(`${base}/health/ready`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await sleep(500);
-  }
-  return {
-    base,
-    pid: child.pid,
-    output: () => output,
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
 
 /**
  * Debian's pgbouncer in transaction pooling mode in front of `db`, on a free loopback port (as the
@@ -197,7 +136,7 @@ export async function runInstances(argv) {
   try {
     const users = await seedWallets(q, { count: o.wallets, balance: o.balance });
     await checkAccess(first.base, users);
-    second = await startSecond(first.db);
+    second = await startInstance(first.db);
     await checkAccess(second.base, users);
     const d = distribution(`uniform-${o.wallets}`, o.wallets);
     const one = [{ base: first.base, pid: first.pid }];
@@ -219,7 +158,7 @@ export async function runInstances(argv) {
     if (bouncer) {
       await second.stop();
       second = undefined;
-      third = await startSecond(bouncer.db, { DB_POOLER: 'transaction' });
+      third = await startInstance(bouncer.db, { DB_POOLER: 'transaction' });
       log('1 instance through pgbouncer (transaction pooling)');
       pooled = await measure([{ base: third.base, pid: third.pid }], users, d, {
         connections: o.connections,

@@ -42,14 +42,17 @@ export function countRefusal(codes, status, body) {
   codes[key] = (codes[key] ?? 0) + 1;
 }
 
-/** POST /api/v1/transfers on `connections` connections for `duration` s, pairs drawn from `d`. */
-export async function transferLoad({ base, users }, d, { connections, duration }) {
+/**
+ * POST /api/v1/transfers on `connections` connections for `duration` s (or `amount` requests), pairs
+ * drawn from `d`.
+ */
+export async function transferLoad({ base, users }, d, { connections, duration, amount }) {
   const refused = {};
   let transfers = 0;
   const result = await autocannon({
     url: base,
     connections,
-    duration,
+    ...(amount ? { amount } : { duration }),
     requests: [
       {
         method: 'POST',
@@ -68,7 +71,7 @@ export async function transferLoad({ base, users }, d, { connections, duration }
   return {
     transfers,
     requests: result.requests.total,
-    seconds: duration,
+    seconds: amount ? result.duration : duration,
     latencyMs: latencyOf(result),
     refused,
     errors: result.errors + result.timeouts,

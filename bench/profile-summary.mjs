@@ -14,6 +14,122 @@ function area(url, functionName) {
   return 'other';
 }
 
+/**
+ * The areas of issue 22's profile table, by the file a function's code is in (self time only). Order
+ * matters: the first match wins.
+ */
+const AREAS = [
+  ['GC', (url, fn) => fn === '(garbage collector)'],
+  [
+    'logging',
+    (url) =>
+      /node_modules\/(pino|pino-http|nestjs-pino|pino-std-serializers|fast-redact|@pinojs\/redact|sonic-boom|thread-stream|fast-safe-stringify)\//.test(
+        url,
+      ) || /\/src\/bootstrap\/logger/.test(url),
+  ],
+  [
+    'auth',
+    (url) =>
+      /node_modules\/(passport|passport-jwt|passport-strategy|jsonwebtoken|jws|jwa|@nestjs\/passport|@nestjs\/jwt|ecdsa-sig-formatter|safe-buffer)\//.test(
+        url,
+      ) ||
+      /\/src\/(auth|common\/auth)\//.test(url) ||
+      /^node:(crypto|internal\/crypto)/.test(url),
+  ],
+  [
+    'validation',
+    (url) =>
+      /node_modules\/(class-validator|class-transformer|validator|ajv|libphonenumber-js)\//.test(url) ||
+      /node_modules\/@nestjs\/common\/pipes\//.test(url) ||
+      /\/src\/.*\/dto\//.test(url),
+  ],
+  ['ORM (TypeORM)', (url) => /node_modules\/typeorm\//.test(url)],
+  [
+    'pg driver',
+    (url) =>
+      /node_modules\/(pg|pg-protocol|pg-pool|pg-types|pg-connection-string|postgres-array|postgres-date|postgres-interval|postgres-bytea|pgpass|pg-int8|pg-cursor|pg-query-stream)\//.test(
+        url,
+      ),
+  ],
+  [
+    'engine',
+    (url) =>
+      /\/src\/(transfers|wallets|common\/money|database)\//.test(url) || /node_modules\/big\.js\//.test(url),
+  ],
+  [
+    'metrics, tracing',
+    (url) =>
+      /node_modules\/(prom-client|@opentelemetry\/[^/]+|tdigest|bintrees)\//.test(url) ||
+      /\/src\/(metrics|tracing|common\/tracing)/.test(url),
+  ],
+  [
+    'HTTP',
+    (url) =>
+      /node_modules\/(fastify|@fastify\/[^/]+|find-my-way|light-my-request|avvio|fast-json-stringify|secure-json-parse|helmet|@nestjs\/platform-fastify|fast-querystring|toad-cache|process-warning|abstract-logging|fast-content-type-parse|ret|safe-regex2|proxy-addr|forwarded)\//.test(
+        url,
+      ) || /^node:(_http|net|internal\/(http|stream|streams|net|js_stream|stream_base))/.test(url),
+  ],
+  [
+    'Nest, rxjs (DI, guards, interceptors)',
+    (url) =>
+      /node_modules\/(@nestjs\/core|@nestjs\/common|rxjs|reflect-metadata|tslib)\//.test(url) ||
+      /\/src\/common\//.test(url),
+  ],
+  ['other app code', (url) => /\/dist\/src\//.test(url)],
+  ['node core', (url) => url.startsWith('node:')],
+  ['V8, native (program)', (url) => !url],
+];
+
+export function areaOf(url, functionName) {
+  for (const [name, test] of AREAS) if (test(url ?? '', functionName)) return name;
+  return 'other packages';
+}
+
+/**
+ * Busy (non-idle) self time of a V8 CPU profile by area, within [fromUs, toUs] of the monotonic clock
+ * (process.hrtime, the clock V8 stamps profiles with) when given: { busyUs, areas: { name: us } }.
+ */
+export function cpuByArea(file, { fromUs = -Infinity, toUs = Infinity } = {}) {
+  const profile = JSON.parse(readFileSync(file, 'utf8'));
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const areas = {};
+  let busyUs = 0;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    if (at < fromUs || at > toUs) continue;
+    const f = nodes.get(profile.samples[i]).callFrame;
+    if (f.functionName === '(idle)') continue;
+    const name = areaOf(f.url, f.functionName);
+    areas[name] = (areas[name] ?? 0) + dt;
+    busyUs += dt;
+  }
+  return { busyUs, areas, startTime: profile.startTime, endTime: profile.endTime };
+}
+
+/**
+ * A scenario's CPU per transfer by area: each area's share of the profile's busy samples within the
+ * scenario's window, applied to the service's CPU per transfer measured from /proc in that scenario (the
+ * profile sees the main thread only; /proc counts every thread, so shares, not the profile's own times).
+ */
+export function profileByArea(file, scenario) {
+  let profile;
+  try {
+    profile = cpuByArea(file, { fromUs: scenario.windowUs[0], toUs: scenario.windowUs[1] });
+  } catch (err) {
+    return { error: String(err) };
+  }
+  const cpuMs = scenario.cpuMsPerTransfer.service;
+  const shares = {};
+  const msPerTransfer = {};
+  for (const [area, us] of Object.entries(profile.areas).sort((a, b) => b[1] - a[1])) {
+    shares[area] = +(us / profile.busyUs).toFixed(3);
+    msPerTransfer[area] = +((cpuMs * us) / profile.busyUs).toFixed(3);
+  }
+  return { busyMs: Math.round(profile.busyUs / 1000), transfers: scenario.transfers, shares, msPerTransfer };
+}
+
 const shortUrl = (url) =>
   url
     .replace(/^file:\/\//, '')

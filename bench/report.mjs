@@ -1,6 +1,5 @@
 // The console summary, the targets (printed met or missed, never asserted), and BENCHMARKS.md.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { perRequestScript, setBasedScript } from './sql-baselines.mjs';
 
@@ -48,6 +47,12 @@ export const serviceErrors = (results) =>
 export const ledgerFailures = (results) => [
   ...(results.csvExport?.failures ?? []),
   ...(results.balanceAt?.failures ?? []),
+  // Limit usage that disagrees with the transactions while limits are on, or usage rows outliving them.
+  ...(results.limits?.results ?? [])
+    .filter(
+      (l) => l.usage && (l.usage.mismatchedWithLimits || l.usage.leftAfterRemoval || l.usage.leftAfterRun),
+    )
+    .map((l) => `limits, ${l.scenario}: usage wrong ${JSON.stringify(l.usage)}`),
 ];
 
 export const concurrencyConflicts = (results) =>
@@ -74,6 +79,13 @@ export function targets(results) {
       `${s.name}: p99 < 100 ms at half the service's peak (${s.paced.offeredRate}/s, open loop)`,
       s.paced.latencyMs.p99 < 100,
       `${s.paced.latencyMs.p99} ms`,
+    ]);
+  }
+  for (const l of results.limits?.results ?? []) {
+    t.push([
+      `${l.scenario}: with a DAILY limit and a monitor on every wallet >= ${results.limits.target}x without`,
+      l.ratio >= results.limits.target,
+      `${l.ratio}x (CPU per transfer: ${l.cpuRatio ?? 'n/a'}x)`,
     ]);
   }
   const conflicts = concurrencyConflicts(results);
@@ -115,6 +127,9 @@ export function printSummary(results, t) {
     'pgbench limit': s.limit ? `${s.limit.transfersPerSecond} (-c ${s.limit.clients})` : 'n/a',
     ratio: times(s.ratio),
     'cpu ms svc/pg': `${s.service.cpuMsPerTransfer.service} / ${s.service.cpuMsPerTransfer.postgres ?? 'n/a'}`,
+    'pgbench cpu ms pg/client': s.limit
+      ? `${s.limit.postgresCpuMsPerTransfer ?? 'n/a'} / ${s.limit.pgbenchCpuMsPerTransfer ?? 'n/a'}`
+      : 'n/a',
     'batch mean': s.service.batchSizes.mean,
     'half-peak p99': `${s.paced.latencyMs.p99} @ ${s.paced.offeredRate}/s`,
     refused: JSON.stringify(s.service.refused),
@@ -128,6 +143,7 @@ export function printSummary(results, t) {
       'pgbench limit': results.scenarios[0].limit?.transfersPerSecond ?? 'n/a',
       ratio: times(results.batch.ratio),
       'cpu ms svc/pg': `${b.cpuMsPerTransfer.service} / ${b.cpuMsPerTransfer.postgres ?? 'n/a'}`,
+      'pgbench cpu ms pg/client': '',
       'batch mean': b.batchSizes.mean,
       'half-peak p99': '',
       refused: JSON.stringify(b.refused),
@@ -170,10 +186,16 @@ export function printSummary(results, t) {
 
 const esc = (s) => String(s).replace(/\|/g, '\\|');
 
-/** BENCHMARKS.md for a full run: figures, ratios and the date; nothing compared with another day's. */
-export function writeBenchmarks(results, t, o, ctx) {
-  const cpu = os.cpus()[0]?.model ?? 'unknown';
-  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+export const gitCommit = () =>
+  spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+
+/**
+ * One full run's section of BENCHMARKS.md (bench/benchmarks-md.mjs puts the runs on both servers
+ * together): figures, ratios and the date; nothing compared with another day's.
+ */
+export function renderRun(results, t, o, ctx) {
+  const cpu = results.machine?.cpu ?? os.cpus()[0]?.model ?? 'unknown';
+  const commit = results.commit ?? gitCommit();
   const u = results.scenarios[0];
   const limitOf = (s) => (s.limit ? `${s.limit.transfersPerSecond} (-c ${s.limit.clients})` : 'n/a');
   const cpuOf = (m) => `${m.cpuMsPerTransfer.service} / ${m.cpuMsPerTransfer.postgres ?? 'n/a'}`;
@@ -344,13 +366,9 @@ Money conserved: ${results.money.conserved ? 'yes' : 'NO'} (${esc(JSON.stringify
 
 ${t.map(([name, met, figure]) => `- ${met === null ? 'not measured' : met ? 'met' : '**missed**'}: ${name} (${figure})`).join('\n')}
 
-## Raw results
-
-\`\`\`json
-${JSON.stringify(results, null, 2)}
-\`\`\`
 `;
-  writeFileSync('BENCHMARKS.md', md);
+  // A section of the whole: its headings one level down, the title and the shared preamble left out.
+  return md.slice(md.indexOf('\n- Machine:') + 1).replace(/^(#+) /gm, '#$1 ');
 }
 
 /** The set-based script with the \\set lines of its first pair only (the others repeat them). */

@@ -7,6 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { distribution } from './distributions.mjs';
 import { balanceAtDepths, csvExport } from './ledger.mjs';
+import { countedRun, IDLE_SECONDS } from './counts.mjs';
+import { runVariant, VARIANTS } from './variants.mjs';
 import { batchLoad, historyPages, loginBurst, pacedLoad, probeBatch, transferLoad } from './load.mjs';
 import { log } from './report.mjs';
 import { PASSWORD, seedStatement } from './seeding.mjs';
@@ -30,16 +32,22 @@ export function options(argv) {
   if (!(soakMinutes >= 0)) throw new Error(`${soakArg}: minutes must be a number`);
   return {
     quick,
+    // Full runs profile the service and write bench/results, bench/charts and BENCHMARKS.md; --write makes
+    // a quick run do the same (to check the report, not to publish its figures).
+    write: !argv.includes('--counts') && (!quick || argv.includes('--write')),
+    // --counts: only the counts per transfer and their budgets (a minute; for a change to the write path).
+    countsOnly: argv.includes('--counts'),
     soakMinutes,
     wallets: quick ? 1000 : 10000,
     balance: '100000', // enough that no sender runs dry in any scenario (balance >= 0 is a CHECK)
-    seconds: quick ? 2 : 15,
-    pgbenchSeconds: quick ? 2 : 10,
+    seconds: quick ? 2 : 12,
+    pgbenchSeconds: quick ? 2 : 8,
     warmupSeconds: quick ? 2 : 5,
     historyEntries: quick ? 10000 : 100000,
     balanceAt: { connections: 4, seconds: quick ? 1 : 3 },
     connections: 64,
     pgbenchClients: [8, 64],
+    countedTransfers: 300,
     batch: { connections: 8, size: 100 },
   };
 }
@@ -67,14 +75,25 @@ export function distributions(o) {
 }
 
 export const BATCH_TARGET = 5;
+const STATS_NOTE = '11 s';
 
-/** pg_stat_statements, where the server has it (the embedded one preloads it). */
-async function statementsReader(q) {
-  const available = await q('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(
-    () => q('SELECT pg_stat_statements_reset()').then(() => true),
+/**
+ * pg_stat_statements, where the server has it (the embedded one preloads it). Elsewhere (the machine's
+ * server, most managed ones) what needs it is skipped, with one line saying so.
+ */
+export async function statementsReader(q) {
+  await q('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').catch(() => undefined);
+  const available = await q('SELECT pg_stat_statements_reset()').then(
+    () => true,
     () => false,
   );
+  if (!available) {
+    log(
+      'pg_stat_statements is not loaded on this server (shared_preload_libraries): statements per transfer and the heaviest statements are skipped',
+    );
+  }
   return {
+    available,
     reset: async () => {
       if (available) await q('SELECT pg_stat_statements_reset()');
     },
@@ -116,13 +135,17 @@ async function measured(ctx, run, { statements = true } = {}) {
   const cpu0 = ctx.service.cpuSeconds();
   const pg0 = ctx.service.postgresCpuSeconds();
   const gen0 = process.cpuUsage();
+  // The monotonic clock V8 stamps CPU profiles with: the profile's samples of this window (full runs).
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
   const r = await run();
+  const toUs = Number(process.hrtime.bigint() / 1000n);
   const gen = process.cpuUsage(gen0);
   const m1 = await readMetrics(ctx.base);
   const perTransfer = (seconds) =>
     seconds === null || !r.transfers ? null : +((seconds * 1000) / r.transfers).toFixed(3);
   return {
     ...r,
+    windowUs: [fromUs, toUs],
     transfersPerSecond: Math.round(r.transfers / r.seconds),
     cpuMsPerTransfer: {
       service: perTransfer(ctx.service.cpuSeconds() - cpu0),
@@ -142,7 +165,7 @@ async function pgbenchBest(ctx, o, name, script, transfersPerTransaction = 1) {
   const runs = [];
   for (const clients of o.pgbenchClients) {
     await ctx.statements.reset();
-    const r = runPgbench(ctx.db, {
+    const r = await runPgbench(ctx.db, {
       name,
       script,
       clients,
@@ -156,7 +179,13 @@ async function pgbenchBest(ctx, o, name, script, transfersPerTransaction = 1) {
     log(`  pgbench ${name} -c ${clients}: ${r.transfersPerSecond} transfers/s`);
   }
   const best = runs.reduce((x, y) => (y.transfersPerSecond > x.transfersPerSecond ? y : x));
-  return { transfersPerSecond: best.transfersPerSecond, clients: best.clients, runs };
+  return {
+    transfersPerSecond: best.transfersPerSecond,
+    clients: best.clients,
+    postgresCpuMsPerTransfer: best.postgresCpuMsPerTransfer,
+    pgbenchCpuMsPerTransfer: best.pgbenchCpuMsPerTransfer,
+    runs,
+  };
 }
 
 const ratio = (service, limit) => (limit ? +(service / Math.max(1, limit)).toFixed(2) : null);
@@ -171,6 +200,23 @@ export async function runScenarios(ctx, o) {
   };
   const ds = distributions(o);
   if (!PGBENCH) log('pgbench not found (/usr/bin/pgbench, or PGBENCH=path): no plain-SQL limit, no ratios');
+
+  // The counts per transfer the guard checks, first, on the freshly seeded database: one connection, so
+  // that no write combines several transfers, and a fixed number of them before anything else, so that
+  // the tables are the same size on every machine (a timed warm-up would make more rows on a faster one).
+  // Before them, the idle instance's own queries.
+  log(
+    `counted: ${IDLE_SECONDS} s idle, then ${o.countedTransfers} transfers on one connection (quiet ${STATS_NOTE} around each reading)`,
+  );
+  let counted = null;
+  results.counts = await countedRun(ctx, async () => {
+    counted = await transferLoad(ctx, ds[0], { connections: 1, amount: o.countedTransfers });
+    return counted.transfers;
+  });
+  results.counts.refused = counted.refused;
+  results.counts.errors = counted.errors;
+  log('counted', JSON.stringify(results.counts));
+  if (o.countsOnly) return results;
 
   // Warm-up (not recorded): the JIT and the connection pools reach steady state before anything is measured.
   log('warm-up');
@@ -237,6 +283,9 @@ export async function runScenarios(ctx, o) {
     if (probe.status !== 404) results.batch.body = probe.body.slice(0, 500);
     log(`batch API: not available (${probe.status}): scenario skipped`, results.batch.body ?? '');
   }
+
+  results.variants = [];
+  for (const variant of VARIANTS) results.variants.push(await runVariant(ctx, o, variant));
 
   log('node-pg baseline (uniform)');
   results.nodePg = await nodePgBaseline(ctx.db, ctx.users, ds[0], {

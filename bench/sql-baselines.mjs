@@ -4,10 +4,11 @@
 //   (the ceiling);
 // - a node-pg loop of the same per-request transfer (no HTTP, Nest or TypeORM), the older yardstick.
 // Wallets come from bench_wallets(n, id, user_id) (seeding.mjs), pairs from distributions.mjs.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { pgbenchPair, samplePair } from './distributions.mjs';
+import { reapedChildrenCpuSeconds } from './service.mjs';
 
 export const PGBENCH = [
   process.env.PGBENCH,
@@ -58,9 +59,10 @@ INSERT INTO transactions (type, status, source_wallet_id, destination_wallet_id,
 INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after) VALUES
  (:src, :tx, -0.01, CASE WHEN :dlo = -1 THEN :lo_balance::numeric ELSE :hi_balance::numeric END),
  (:dst, :tx, 0.01, CASE WHEN :dlo = -1 THEN :hi_balance::numeric ELSE :lo_balance::numeric END);
-INSERT INTO events (id, type, wallet_ids, user_ids, data)
+INSERT INTO events (id, type, wallet_ids, user_ids, data, commit_order)
  SELECT gen_random_uuid(), 'transaction.completed', ARRAY[:src::uuid, :dst::uuid], ARRAY[s.user_id, r.user_id],
-        jsonb_build_object('transaction', ${EVENT_JSON(':tx::uuid', ':src::uuid', ':dst::uuid')})
+        jsonb_build_object('transaction', ${EVENT_JSON(':tx::uuid', ':src::uuid', ':dst::uuid')}),
+        nextval('event_commit_order')
    FROM bench_wallets s, bench_wallets r WHERE s.n = :a AND r.n = :b;
 END;
 `;
@@ -92,9 +94,10 @@ WITH p(i, a, b) AS (VALUES ${values}),
          RETURNING w.id, w.balance - net.delta AS before),
  ti AS (INSERT INTO transactions (id, type, status, source_wallet_id, destination_wallet_id, amount, currency, initiated_by, completed_at)
         SELECT id, 'TRANSFER', 'COMPLETED', src, dst, 0.01, 'USD', initiator, now() FROM t),
- ev AS (INSERT INTO events (id, type, wallet_ids, user_ids, data)
+ ev AS (INSERT INTO events (id, type, wallet_ids, user_ids, data, commit_order, ordinal)
         SELECT gen_random_uuid(), 'transaction.completed', ARRAY[src, dst], ARRAY[initiator, receiver],
-               jsonb_build_object('transaction', ${EVENT_JSON('t.id', 't.src', 't.dst')}) FROM t)
+               jsonb_build_object('transaction', ${EVENT_JSON('t.id', 't.src', 't.dst')}), o.n, t.i
+          FROM t, (SELECT nextval('event_commit_order') AS n) o)
 INSERT INTO ledger_entries (wallet_id, transaction_id, amount, balance_after)
 SELECT e.wallet, e.tx, e.amount, upd.before + sum(e.amount) OVER (PARTITION BY e.wallet ORDER BY e.i)
   FROM e JOIN upd ON upd.id = e.wallet;
@@ -105,12 +108,17 @@ SELECT e.wallet, e.tx, e.amount, upd.before + sum(e.amount) OVER (PARTITION BY e
  * Runs a pgbench script file (prepared protocol, -j 2) for `seconds` and returns transfers/s
  * (transactions/s times transfers per transaction), its latency average and PostgreSQL's CPU per transfer.
  */
-export function runPgbench(db, { name, script, clients, seconds, transfersPerTransaction = 1, postgresCpu }) {
+export async function runPgbench(
+  db,
+  { name, script, clients, seconds, transfersPerTransaction = 1, postgresCpu },
+) {
   mkdirSync('.bench', { recursive: true });
   const file = `.bench/pgbench-${name}.sql`;
   writeFileSync(file, script);
   const pg0 = postgresCpu();
-  const r = spawnSync(
+  const client0 = reapedChildrenCpuSeconds();
+  // Not spawnSync: the sampler of an external server's backends (service.mjs) runs meanwhile.
+  const r = await run(
     PGBENCH,
     [
       '-n',
@@ -131,9 +139,10 @@ export function runPgbench(db, { name, script, clients, seconds, transfersPerTra
       db.user,
       db.database,
     ],
-    { env: { ...process.env, PGPASSWORD: db.password }, encoding: 'utf8' },
+    { ...process.env, PGPASSWORD: db.password },
   );
   const pgSeconds = pg0 === null ? null : postgresCpu() - pg0;
+  const clientSeconds = reapedChildrenCpuSeconds() - client0;
   const number = (re) => Number(re.exec(r.stdout)?.[1] ?? NaN);
   const processed = number(/number of transactions actually processed: (\d+)/);
   const transfers = processed * transfersPerTransaction;
@@ -148,8 +157,22 @@ export function runPgbench(db, { name, script, clients, seconds, transfersPerTra
     abortedClients: aborted,
     postgresCpuMsPerTransfer:
       pgSeconds === null || !transfers ? null : +((pgSeconds * 1000) / transfers).toFixed(3),
+    pgbenchCpuMsPerTransfer: transfers ? +((clientSeconds * 1000) / transfers).toFixed(3) : null,
     stderr: aborted ? r.stderr.split('\n').slice(0, 3).join(' | ') : undefined,
   };
+}
+
+/** A child process to its end: its exit status, stdout and stderr. */
+function run(command, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 const pct = (sorted, p) =>
