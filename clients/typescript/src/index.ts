@@ -129,3 +129,17 @@ export function createHftsClient(options: HftsClientOptions): HftsClient {
   }
   return client;
 }
+
+export {
+  canonicalJson,
+  type ConsistencyProof,
+  type InclusionProof,
+  leafHash,
+  type LedgerEvent,
+  LedgerVerificationError,
+  type VerifiedCheckpoint,
+  verifyConsistency,
+  verifyInclusion,
+  verifyInclusionOfLeafHash,
+} from './verify';
+export { openNote, parseVerifierKey, verifyCheckpoint } from './verify-note';

@@ -147,6 +147,82 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/wallets/me/limits': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Your wallet's spending limits, overdraft and what each window has used */
+    get: operations['getMyLimits'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/admin/wallets/{id}/limits': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Admin: a wallet's limits, overdraft and usage */
+    get: operations['getWalletLimits'];
+    /**
+     * Admin: replace a wallet's limits (and set its overdraft)
+     * @description PUT replaces the whole set: an empty list removes every limit; `overdraftLimit` left out keeps its value. A limit set mid-window counts what the wallet already spent in it. Movements that would take a window past its limit are then refused 422 LIMIT_EXCEEDED.
+     */
+    put: operations['setWalletLimits'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/wallets/me/monitors': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Your wallet's monitors, oldest first */
+    get: operations['listMonitors'];
+    put?: never;
+    /**
+     * Watch your balance or available balance against a value
+     * @description Each committed change that makes `field operator value` true writes one `monitor.triggered` event; each change back, one `monitor.cleared` (events API, NATS, webhooks). `met` is computed at creation, without an event.
+     */
+    post: operations['createMonitor'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/wallets/me/monitors/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Delete one of your monitors */
+    delete: operations['deleteMonitor'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/transfers': {
     parameters: {
       query?: never;
@@ -432,6 +508,106 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/ledger/key': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The key that signs checkpoints
+     * @description Verify every checkpoint note with `verifierKey` (Go sumdb/note format, Ed25519). See docs/LEDGER.md.
+     */
+    get: operations['getLedgerKey'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/ledger/checkpoint': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The newest signed checkpoint
+     * @description A C2SP tlog-checkpoint (origin, tree size, RFC 9162 root hash) in a signed note. Signed at least once a second while the tree grows; size 0 (the empty tree) before the first event.
+     */
+    get: operations['getLedgerCheckpoint'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/ledger/checkpoints': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Every checkpoint ever signed, oldest (smallest) first
+     * @description Page with `after=<nextCursor>`. A page with a nextCursor never changes and is cacheable.
+     */
+    get: operations['listLedgerCheckpoints'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/ledger/proofs/inclusion': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Proof that an event is a leaf of the tree (RFC 9162 audit path)
+     * @description Leaf `sequence - 1`, for a tree of `treeSize` leaves (default: the newest checkpoint). Users: events they may read in GET /events (others: 404); admins: any. With `treeSize` given the answer never changes and is cacheable.
+     */
+    get: operations['getLedgerInclusionProof'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/ledger/proofs/consistency': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Proof that the tree of `from` leaves is a prefix of the tree of `to` leaves (RFC 9162)
+     * @description 0 < from <= to <= the newest checkpoint's size; from = to gives an empty proof. Never changes.
+     */
+    get: operations['getLedgerConsistencyProof'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -547,10 +723,15 @@ export interface components {
        */
       balance: string;
       /**
-       * @description Balance less open holds: what can be spent now
+       * @description Balance less open holds plus the overdraft limit: what can be spent now
        * @example 100.5000
        */
       availableBalance: string;
+      /**
+       * @description How far below zero the balance may go
+       * @example 0.0000
+       */
+      overdraftLimit: string;
       /**
        * @description Optimistic-lock version, bumped by every balance change
        * @example 3
@@ -566,6 +747,149 @@ export interface components {
        * @example 2025-11-24T10:20:00.000Z
        */
       updatedAt: string;
+    };
+    LimitDto: {
+      /**
+       * @example DAILY
+       * @enum {string}
+       */
+      window: 'PER_TRANSACTION' | 'DAILY' | 'WEEKLY' | 'MONTHLY';
+      /** @example 500.0000 */
+      maxAmount: string | null;
+      /** @example 20 */
+      maxCount: number | null;
+      /**
+       * @description null for PER_TRANSACTION
+       * @example 120.0000
+       */
+      usedAmount: string | null;
+      /** @example 3 */
+      usedCount: number | null;
+      /**
+       * Format: date-time
+       * @example 2025-11-24T00:00:00.000Z
+       */
+      windowStart: string | null;
+      /**
+       * Format: date-time
+       * @example 2025-11-25T00:00:00.000Z
+       */
+      resetsAt: string | null;
+    };
+    LimitsDto: {
+      /**
+       * Format: uuid
+       * @example 0c9e8d7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f
+       */
+      walletId: string;
+      /** @example USD */
+      currency: string;
+      /** @example 0.0000 */
+      overdraftLimit: string;
+      limits: components['schemas']['LimitDto'][];
+    };
+    LimitInputDto: {
+      /**
+       * @example DAILY
+       * @enum {string}
+       */
+      window: 'PER_TRANSACTION' | 'DAILY' | 'WEEKLY' | 'MONTHLY';
+      /**
+       * @description >= 0; 0 blocks all
+       * @example 500.0000
+       */
+      maxAmount?: string;
+      /**
+       * @description Not for PER_TRANSACTION
+       * @example 20
+       */
+      maxCount?: number;
+    };
+    SetLimitsDto: {
+      /**
+       * @description How far below zero the balance may go; left out, it keeps its value
+       * @example 100.0000
+       */
+      overdraftLimit?: string;
+      /**
+       * @description The whole set (replaces the previous one; empty removes every limit), one entry per window
+       * @example [
+       *       {
+       *         "window": "PER_TRANSACTION",
+       *         "maxAmount": "200.0000"
+       *       },
+       *       {
+       *         "window": "DAILY",
+       *         "maxAmount": "500.0000",
+       *         "maxCount": 20
+       *       }
+       *     ]
+       */
+      limits: components['schemas']['LimitInputDto'][];
+    };
+    CreateMonitorDto: {
+      /**
+       * @example balance
+       * @enum {string}
+       */
+      field: 'balance' | 'availableBalance';
+      /**
+       * @description field operator value
+       * @example lt
+       * @enum {string}
+       */
+      operator: 'lt' | 'lte' | 'gt' | 'gte';
+      /**
+       * @description Decimal string, up to 14 integer digits and 4 decimals; may be negative (overdraft)
+       * @example 100.0000
+       */
+      value: string;
+      /** @example Low balance */
+      description?: string;
+    };
+    MonitorDto: {
+      /**
+       * Format: uuid
+       * @example 5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+       */
+      id: string;
+      /**
+       * Format: uuid
+       * @example 0c9e8d7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f
+       */
+      walletId: string;
+      /**
+       * @example balance
+       * @enum {string}
+       */
+      field: 'balance' | 'availableBalance';
+      /**
+       * @example lt
+       * @enum {string}
+       */
+      operator: 'lt' | 'lte' | 'gt' | 'gte';
+      /** @example 100.0000 */
+      value: string;
+      /** @example Low balance */
+      description: string | null;
+      /**
+       * @description Whether the wallet meets `field operator value` now
+       * @example false
+       */
+      met: boolean;
+      /**
+       * Format: date-time
+       * @example 2025-11-24T10:15:30.000Z
+       */
+      createdAt: string;
+      /**
+       * Format: date-time
+       * @example null
+       */
+      lastTriggeredAt: string | null;
+    };
+    MonitorListDto: {
+      items: components['schemas']['MonitorDto'][];
     };
     CreateTransferDto: {
       /**
@@ -769,9 +1093,11 @@ export interface components {
       | 'CURRENCY_MISMATCH'
       | 'INSUFFICIENT_FUNDS'
       | 'BALANCE_LIMIT_EXCEEDED'
+      | 'LIMIT_EXCEEDED'
       | 'AMOUNT_EXCEEDS_HOLD'
       | 'REFUND_EXCEEDS_AMOUNT'
       | 'BATCH_REFUSED'
+      | 'NOT_IN_TREE'
       | 'CONSTRAINT_VIOLATION'
       | 'RATE_LIMITED'
       | 'SERVICE_UNAVAILABLE'
@@ -1069,7 +1395,9 @@ export interface components {
         | 'hold.voided'
         | 'hold.expired'
         | 'refund.completed'
-        | 'user.status_changed';
+        | 'user.status_changed'
+        | 'monitor.triggered'
+        | 'monitor.cleared';
       /**
        * @description Grows with commit order
        * @example 1042
@@ -1105,7 +1433,9 @@ export interface components {
       | 'hold.voided'
       | 'hold.expired'
       | 'refund.completed'
-      | 'user.status_changed';
+      | 'user.status_changed'
+      | 'monitor.triggered'
+      | 'monitor.cleared';
     CreateWebhookDto: {
       /**
        * @description Where to POST the events. Must be https and must not resolve to a loopback, private, link-local or other special-purpose address (400 WEBHOOK_URL_REFUSED), unless the operator set WEBHOOK_ALLOW_PRIVATE
@@ -1192,6 +1522,96 @@ export interface components {
       /** @description The latest attempts, newest first (at most 100) */
       items: components['schemas']['WebhookDeliveryDto'][];
     };
+    LedgerKeyDto: {
+      /**
+       * @description The first line of every checkpoint
+       * @example hfts.local/ledger
+       */
+      origin: string;
+      /**
+       * @description The name in the signature lines
+       * @example hfts.local/ledger
+       */
+      keyName: string;
+      /**
+       * @description Go sumdb/note verifier key: `<key name>+<key id, 8 hex>+<base64(0x01 || Ed25519 public key)>`
+       * @example hfts.local/ledger+1c6a0b2f+AYs0T3d5Cq0sZ3hR0kE1n3pQm8b7p8cJ3m7l4iYk2VQo
+       */
+      verifierKey: string;
+    };
+    CheckpointDto: {
+      /** @example hfts.local/ledger */
+      origin: string;
+      /**
+       * @description Leaves in the tree: events 1..treeSize
+       * @example 1042
+       */
+      treeSize: number;
+      /**
+       * @description RFC 9162 root hash, standard base64
+       * @example n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=
+       */
+      rootHash: string;
+      /**
+       * @description The C2SP tlog-checkpoint in a C2SP signed-note, signed with Ed25519
+       * @example hfts.local/ledger
+       *     1042
+       *     n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=
+       *
+       *     — hfts.local/ledger HGoLL2Ftq0v...
+       */
+      note: string;
+      /**
+       * Format: date-time
+       * @example 2025-11-24T10:15:31.000Z
+       */
+      createdAt: string;
+    };
+    CheckpointPageDto: {
+      /** @description Oldest (smallest) first */
+      items: components['schemas']['CheckpointDto'][];
+      /**
+       * @description Pass as `after` for the next page; null on the last page
+       * @example 1042
+       */
+      nextCursor: string | null;
+    };
+    InclusionProofDto: {
+      /** @example 1042 */
+      sequence: number;
+      /**
+       * @description sequence - 1
+       * @example 1041
+       */
+      leafIndex: number;
+      /** @example 2048 */
+      treeSize: number;
+      /**
+       * @description SHA-256(0x00 || RFC 8785 bytes of the event)
+       * @example n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=
+       */
+      leafHash: string;
+      /**
+       * @description RFC 9162 2.1.3 audit path, nearest the leaf first
+       * @example [
+       *       "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+       *     ]
+       */
+      auditPath: string[];
+    };
+    ConsistencyProofDto: {
+      /** @example 1000 */
+      from: number;
+      /** @example 2048 */
+      to: number;
+      /**
+       * @description RFC 9162 2.1.4 consistency proof (empty when from = to)
+       * @example [
+       *       "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+       *     ]
+       */
+      proof: string[];
+    };
     /** @description One check: `up` or `down`, with what it adds (Redis: `required: false`, and `message` when down) */
     HealthIndicatorDto: {
       /** @enum {string} */
@@ -1212,15 +1632,6 @@ export interface components {
       details: {
         [key: string]: components['schemas']['HealthIndicatorDto'];
       };
-    };
-    /** @description What Fastify answers, before the service sees the request, once the instance is closing */
-    ServerClosingDto: {
-      /** @example Service Unavailable */
-      error: string;
-      /** @example Service Unavailable */
-      message: string;
-      /** @example 503 */
-      statusCode: number;
     };
   };
   responses: never;
@@ -1265,24 +1676,15 @@ export interface operations {
           };
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -1331,21 +1733,12 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE: the database is down, or the instance is shutting down (never because of Redis alone) */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -1400,24 +1793,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -1519,24 +1903,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -1615,24 +1990,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -1721,24 +2087,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE: too many logins at once, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE: too many logins at once, the database is down, or the instance is shutting down, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -1837,24 +2194,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -1919,24 +2267,558 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
+        };
+      };
+    };
+  };
+  getMyLimits: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The limits, in the order PER_TRANSACTION, DAILY, WEEKLY, MONTHLY */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LimitsDto'];
+        };
+      };
+      /** @description Not authenticated (UNAUTHENTICATED): no bearer token, or an invalid or expired one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description ACCOUNT_INACTIVE: the account was suspended or closed */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description WALLET_NOT_FOUND: no wallet yet */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  getWalletLimits: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A UUID, in any case */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The limits and the usage of their current windows */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LimitsDto'];
+        };
+      };
+      /** @description VALIDATION_FAILED: the id is not a UUID */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description Not authenticated (UNAUTHENTICATED): no bearer token, or an invalid or expired one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description FORBIDDEN: admins only; ACCOUNT_INACTIVE: your account is not active */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description WALLET_NOT_FOUND */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  setWalletLimits: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A UUID, in any case */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['SetLimitsDto'];
+      };
+    };
+    responses: {
+      /** @description The limits as they now stand, with their usage */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LimitsDto'];
+        };
+      };
+      /** @description VALIDATION_FAILED: a window twice, an entry with neither maxAmount nor maxCount, maxCount on PER_TRANSACTION, a malformed amount */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description Not authenticated (UNAUTHENTICATED): no bearer token, or an invalid or expired one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description FORBIDDEN: admins only; ACCOUNT_INACTIVE: your account is not active */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description WALLET_NOT_FOUND */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description PAYLOAD_TOO_LARGE: the body is larger than BODY_LIMIT_BYTES */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description UNSUPPORTED_MEDIA_TYPE: a body that is not application/json in UTF-8 */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  listMonitors: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Every monitor of your wallet */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MonitorListDto'];
+        };
+      };
+      /** @description Not authenticated (UNAUTHENTICATED): no bearer token, or an invalid or expired one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description ACCOUNT_INACTIVE: the account was suspended or closed */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description WALLET_NOT_FOUND: no wallet yet */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  createMonitor: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CreateMonitorDto'];
+      };
+    };
+    responses: {
+      /** @description The monitor, with `met` as the wallet stands now */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MonitorDto'];
+        };
+      };
+      /** @description Malformed or invalid input (VALIDATION_FAILED, MALFORMED_JSON, BAD_REQUEST) */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description Not authenticated (UNAUTHENTICATED): no bearer token, or an invalid or expired one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description ACCOUNT_INACTIVE: the account was suspended or closed */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description WALLET_NOT_FOUND: no wallet yet */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description PAYLOAD_TOO_LARGE: the body is larger than BODY_LIMIT_BYTES */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description UNSUPPORTED_MEDIA_TYPE: a body that is not application/json in UTF-8 */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description CONSTRAINT_VIOLATION: the wallet already has 10 monitors */
+      422: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  deleteMonitor: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A UUID, in any case */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description VALIDATION_FAILED: the id is not a UUID */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description Not authenticated (UNAUTHENTICATED): no bearer token, or an invalid or expired one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description ACCOUNT_INACTIVE: the account was suspended or closed */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description NOT_FOUND: no such monitor of yours */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
     };
@@ -2052,24 +2934,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -2186,24 +3059,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -2281,24 +3145,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -2427,24 +3282,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -2569,24 +3415,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -2715,24 +3552,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -2818,7 +3646,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      /** @description RATE_LIMITED: (CSV) too many exports at once for this user or this instance, see Retry-After */
       429: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -2829,24 +3657,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -2924,24 +3743,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3022,24 +3832,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3155,24 +3956,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3301,24 +4093,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3373,24 +4156,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3460,24 +4234,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3532,24 +4297,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3648,24 +4404,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3741,24 +4488,15 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
         };
       };
     };
@@ -3836,24 +4574,345 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
-      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down or the request timed out, see Retry-After */
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
       503: {
         headers: {
-          /** @description The request id; absent only on the 503 Fastify itself sends (application/json) while the instance closes */
-          'X-Request-Id'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           'Retry-After': components['headers']['Retry-After'];
           [name: string]: unknown;
         };
         content: {
           'application/problem+json': components['schemas']['ProblemDetailsDto'];
-          /**
-           * @example {
-           *       "error": "Service Unavailable",
-           *       "message": "Service Unavailable",
-           *       "statusCode": 503
-           *     }
-           */
-          'application/json': components['schemas']['ServerClosingDto'];
+        };
+      };
+    };
+  };
+  getLedgerKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LedgerKeyDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  getLedgerCheckpoint: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CheckpointDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  listLedgerCheckpoints: {
+    parameters: {
+      query?: {
+        /** @description The nextCursor of the previous page (a tree size); none: from the size-0 checkpoint */
+        after?: string;
+        /** @description Page size (default: 20) */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CheckpointPageDto'];
+        };
+      };
+      /** @description Malformed or invalid input (VALIDATION_FAILED, MALFORMED_JSON, BAD_REQUEST) */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  getLedgerInclusionProof: {
+    parameters: {
+      query: {
+        /** @description The event whose inclusion is proved */
+        sequence: number;
+        /** @description The tree to prove it in, from `sequence` up to the newest checkpoint's size (default: that size) */
+        treeSize?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['InclusionProofDto'];
+        };
+      };
+      /** @description Malformed or invalid input (VALIDATION_FAILED, MALFORMED_JSON, BAD_REQUEST) */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description Not authenticated (UNAUTHENTICATED): no bearer token, or an invalid or expired one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description ACCOUNT_INACTIVE: the account was suspended or closed */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description Not found, or not yours (NOT_FOUND) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description NOT_IN_TREE: no such event, or not in a tree of that size (yet) */
+      422: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+    };
+  };
+  getLedgerConsistencyProof: {
+    parameters: {
+      query: {
+        /** @description The older tree size (0 < from <= to) */
+        from: number;
+        /** @description The newer tree size (at most the newest checkpoint's) */
+        to: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ConsistencyProofDto'];
+        };
+      };
+      /** @description Malformed or invalid input (VALIDATION_FAILED, MALFORMED_JSON, BAD_REQUEST) */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description Not authenticated (UNAUTHENTICATED): no bearer token, or an invalid or expired one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description ACCOUNT_INACTIVE: the account was suspended or closed */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description NOT_IN_TREE: the sizes are not 0 < from <= to <= the newest checkpoint */
+      422: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description RATE_LIMITED: too many requests, see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
+        };
+      };
+      /** @description SERVICE_UNAVAILABLE or REQUEST_TIMEOUT: a dependency is down, the instance is shutting down, or the request timed out, see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDetailsDto'];
         };
       };
     };
