@@ -104,19 +104,20 @@ describe.each(CONTENDED_MODES)('contended money paths: $name', (mode) => {
       expect((await wallet(race.a.user)).balance).toBe('500.0000');
     });
 
-    it('200 A->B against 200 B->A: no 5xx, no deadlock, exact final balances', async () => {
+    it(`${mode.opposing} A->B against ${mode.opposing} B->A: no 5xx, no deadlock, exact final balances`, async () => {
       const a = await fundedUser(t, admin, '1000');
       const b = await fundedUser(t, admin, '1000');
       const deadlocksBefore = await deadlockConflicts();
       const results = await Promise.all(
-        Array.from({ length: 400 }, (_, i) =>
+        Array.from({ length: 2 * mode.opposing }, (_, i) =>
           i % 2 === 0 ? transfer(i >> 1, a.user, b.wallet, '1') : transfer(i >> 1, b.user, a.wallet, '2'),
         ),
       );
       expect(results.filter((r) => r.status !== 201).map((r) => [r.status, r.body.code])).toEqual([]);
       expect(await deadlockConflicts()).toBe(deadlocksBefore);
-      expect((await wallet(a.user)).balance).toBe('1200.0000');
-      expect((await wallet(b.user)).balance).toBe('800.0000');
+      // A sends 1 and receives 2 per pair.
+      expect((await wallet(a.user)).balance).toBe(`${1000 + mode.opposing}.0000`);
+      expect((await wallet(b.user)).balance).toBe(`${1000 - mode.opposing}.0000`);
       await expectLedgerConsistent(t, admin);
     });
 

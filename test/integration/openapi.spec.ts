@@ -280,4 +280,26 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(res.body)).toEqual(expect.arrayContaining(problem.required!));
     expect(res.body).toMatchObject({ status: 503, code: 'SERVICE_UNAVAILABLE' });
   });
+
+  // Last of all: the server is closed. A request that still reaches it (pipelined, or on a keep-alive
+  // connection busy when SIGTERM came) gets the shared 503 problem, not Fastify's {error, message, statusCode}.
+  it('answers a request that reaches the closing server as a 503 problem, with Retry-After and Connection: close', async () => {
+    const documented = doc.paths['/api/v1/transfers'].post.responses['503'];
+    expect(Object.keys(documented.content ?? {})).toEqual(['application/problem+json']);
+    expect(doc.components.schemas.ServerClosingDto).toBeUndefined();
+    await t.app.getHttpAdapter().getInstance().close();
+    for (const path of ['/api/v1/users/me', '/health/live', '/api/v1/no-such-route']) {
+      const res = await request(t.server).get(path).expect(503);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(res.headers.connection).toBe('close');
+      expect(res.headers['x-request-id']).toEqual(expect.any(String));
+      expect(res.body).toMatchObject({
+        status: 503,
+        code: 'SERVICE_UNAVAILABLE',
+        type: 'https://hfts.dev/problems/service-unavailable',
+        requestId: res.headers['x-request-id'],
+      });
+    }
+  });
 });

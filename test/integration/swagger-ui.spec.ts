@@ -180,7 +180,7 @@ describe('Swagger UI: the whole money flow in a browser', () => {
     return shown.body.accessToken as string;
   }
 
-  it('registers, logs in, authorizes, opens a wallet, is funded by an admin, transfers and sees it in the statement', async () => {
+  it('registers, logs in, authorizes, opens a wallet, is funded by an admin, transfers, sees it in the statement, and is refused past a limit', async () => {
     const email = `qa-${randomUUID().slice(0, 8)}@example.com`;
     const password = 'correct horse battery staple';
     const transferKey = randomUUID();
@@ -260,6 +260,34 @@ describe('Swagger UI: the whole money flow in a browser', () => {
       await expect(block.locator('.live-responses-table').innerText()).resolves.toContain(transferId);
     });
 
+    await step('authorize as the admin to set a limit', () => authorize(adminToken));
+
+    await step('admin sets a daily limit', async () => {
+      const block = await open('admin', 'setWalletLimits');
+      await fillParam(block, 'path', 'id', walletId);
+      await fillBody(block, { limits: [{ window: 'DAILY', maxAmount: '20.00' }] });
+      const shown = await execute(block);
+      expectStatus(shown, 200);
+      expect(shown.body).toMatchObject({
+        walletId,
+        limits: [{ window: 'DAILY', maxAmount: '20.0000', usedAmount: '12.3400', usedCount: 1 }],
+      });
+    });
+
+    await step('authorize as the user for the refused transfer', () => authorize(userToken));
+
+    await step('a transfer past the limit is refused', async () => {
+      const block = await open('transfers', 'createTransfer');
+      await fillParam(block, 'header', 'Idempotency-Key', randomUUID());
+      await fillBody(block, { toWalletId: recipientWalletId, amount: '10.00', currency: 'USD' });
+      const shown = await execute(block);
+      expectStatus(shown, 422);
+      expect(shown.body).toMatchObject({
+        code: 'LIMIT_EXCEEDED',
+        limit: { window: 'DAILY', maxAmount: '20.0000', usedAmount: '12.3400' },
+      });
+    });
+
     // What the browser showed is what the service holds.
     const wallet = await request(t.server)
       .get('/api/v1/wallets/me')
@@ -267,7 +295,8 @@ describe('Swagger UI: the whole money flow in a browser', () => {
       .expect(200);
     expect(wallet.body).toMatchObject({ id: walletId, balance: '87.6600' });
     const moved = await t.sql.query(
-      `SELECT count(*)::int AS n FROM transactions WHERE type = 'TRANSFER' AND destination_wallet_id = $1`,
+      `SELECT count(*)::int AS n FROM transactions
+        WHERE type = 'TRANSFER' AND status = 'COMPLETED' AND destination_wallet_id = $1`,
       [recipientWalletId],
     );
     expect(moved.rows[0].n).toBe(1);

@@ -26,7 +26,7 @@ export async function startTestApp(env: Record<string, string> = {}, db?: Databa
   const target = db ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     SECRET_KEY: TEST_SECRET,
     BCRYPT_COST: '10',
     RATE_LIMIT_AUTH_PER_MINUTE: '0',

@@ -108,6 +108,8 @@ export interface ContendedMode {
   name: string;
   instances: number;
   env: Record<string, string>;
+  /** Movements each way in the opposite-transfers race (the optimistic-only path's cost grows as its square). */
+  opposing: number;
   provePath(c: Cluster): Promise<void>;
 }
 
@@ -120,9 +122,14 @@ export const CONTENDED_MODES: ContendedMode[] = [
       TRANSFER_LOCK_AFTER_ATTEMPTS: '0',
       TRANSFER_MAX_RETRY_MS: '60000',
       TRANSFER_MAX_ATTEMPTS: '500',
+      // Movements retrying at once on two wallets: with the default 100 ms cap they stampede (31 conflicts
+      // per success at 200, over 60 s for 400 on the embedded PostgreSQL); a 1 s cap spreads them (27 s for
+      // 400 on a quiet machine, still over 60 s at load 7, hence 100 each way below).
+      TRANSFER_BACKOFF_CAP_MS: '1000',
       // Hundreds of optimistic movements on two wallets take seconds to resolve: slow is not wrong here.
       REQUEST_TIMEOUT_MS: '60000',
     },
+    opposing: 100,
     provePath: async (c) => {
       expect(
         await counterTotal(c.instances, 'transfer_conflicts_total', { reason: 'version' }),
@@ -133,7 +140,10 @@ export const CONTENDED_MODES: ContendedMode[] = [
   {
     name: 'locked path',
     instances: 1,
-    env: { TRANSFER_QUEUE: 'false', TRANSFER_LOCK_AFTER_ATTEMPTS: '1' },
+    // 200 requests in line for one wallet's lock, ten at a time (the pool): on a busy machine the last
+    // waited past the 3 s lock_timeout and got 503. Waiting in line is this path's answer; slow is not wrong.
+    env: { TRANSFER_QUEUE: 'false', TRANSFER_LOCK_AFTER_ATTEMPTS: '1', DB_LOCK_TIMEOUT_MS: '60000' },
+    opposing: 200,
     provePath: async (c) => {
       expect(await counterTotal(c.instances, 'transfer_attempts_total', { kind: 'locked' })).toBeGreaterThan(
         0,
@@ -145,6 +155,7 @@ export const CONTENDED_MODES: ContendedMode[] = [
     name: 'two instances',
     instances: 2,
     env: {},
+    opposing: 200,
     provePath: async (c) => {
       expect(
         await counterTotal(c.instances, 'transfer_conflicts_total', { reason: 'version' }),

@@ -8,10 +8,12 @@ import { buildDataSourceOptions } from '../../src/database/data-source-options';
 import { assertTestDatabaseName } from './test-env';
 
 /**
- * Once per run: a PostgreSQL server (embedded when POSTGRES_HOST is unset, else that server), and a
+ * Once per run (not for the unit suite alone): a PostgreSQL server (embedded when POSTGRES_HOST is unset, else that server), and a
  * template database migrated once. Every test file then clones its own database from the template.
  */
 export default async function globalSetup(): Promise<void> {
+  // Each project that needs a database names this set-up (jest.config.js): the first one prepares it.
+  if (process.env.HFTS_TEST_TEMPLATE) return;
   const g = globalThis as { __hftsEmbedded?: { stop(): Promise<void> } };
   if (!process.env.POSTGRES_HOST) {
     const dir = mkdtempSync(join(tmpdir(), 'hfts-test-pg-'));

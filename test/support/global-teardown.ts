@@ -4,6 +4,9 @@ import { Client } from 'pg';
 export default async function globalTeardown(): Promise<void> {
   const g = globalThis as { __hftsEmbedded?: { stop(): Promise<void> } };
   const template = process.env.HFTS_TEST_TEMPLATE;
+  // Named by every project that needs a database: the first call cleans up, the others find nothing.
+  if (!template) return;
+  delete process.env.HFTS_TEST_TEMPLATE;
   if (template && !g.__hftsEmbedded) {
     const admin = new Client({
       host: process.env.POSTGRES_HOST,
@@ -22,4 +25,5 @@ export default async function globalTeardown(): Promise<void> {
     await admin.end();
   }
   await g.__hftsEmbedded?.stop();
+  g.__hftsEmbedded = undefined;
 }
