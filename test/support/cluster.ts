@@ -126,8 +126,10 @@ export const CONTENDED_MODES: ContendedMode[] = [
       // per success at 200, over 60 s for 400 on the embedded PostgreSQL); a 1 s cap spreads them (27 s for
       // 400 on a quiet machine, still over 60 s at load 7, hence 100 each way below).
       TRANSFER_BACKOFF_CAP_MS: '1000',
-      // Hundreds of optimistic movements on two wallets take seconds to resolve: slow is not wrong here.
+      // Hundreds of optimistic movements on two wallets take seconds to resolve: slow is not wrong here,
+      // nor is waiting for a pooled connection longer than the 5 s default.
       REQUEST_TIMEOUT_MS: '60000',
+      DB_CONNECT_TIMEOUT_MS: '60000',
     },
     opposing: 100,
     provePath: async (c) => {
@@ -142,7 +144,15 @@ export const CONTENDED_MODES: ContendedMode[] = [
     instances: 1,
     // 200 requests in line for one wallet's lock, ten at a time (the pool): on a busy machine the last
     // waited past the 3 s lock_timeout and got 503. Waiting in line is this path's answer; slow is not wrong.
-    env: { TRANSFER_QUEUE: 'false', TRANSFER_LOCK_AFTER_ATTEMPTS: '1', DB_LOCK_TIMEOUT_MS: '60000' },
+    // The rest wait in line for a pooled connection, bounded by DB_CONNECT_TIMEOUT_MS (5 s): 400 opposing
+    // movements on the embedded PostgreSQL under CI's load took longer, and the last 50 got 503 (stop 27).
+    env: {
+      TRANSFER_QUEUE: 'false',
+      TRANSFER_LOCK_AFTER_ATTEMPTS: '1',
+      DB_LOCK_TIMEOUT_MS: '60000',
+      DB_CONNECT_TIMEOUT_MS: '60000',
+      REQUEST_TIMEOUT_MS: '60000',
+    },
     opposing: 200,
     provePath: async (c) => {
       expect(await counterTotal(c.instances, 'transfer_attempts_total', { kind: 'locked' })).toBeGreaterThan(
