@@ -5,21 +5,22 @@
 // (an external PostgreSQL: two instances share one database). Prints one JSON object; a full run (or
 // --write) saves it in bench/results/verifiable-ledger/ and writes BENCHMARKS.md again (its "Verifiable
 // ledger" section):
-// - transfersPerSecond off / on: closed-loop POST /transfers (32 connections) on an instance with
-//   LEDGER_APPENDER=false (before and after) and on one with it on (the appender in the serving process),
-//   each warmed up alike, their ratio (target >= 0.95), and the serving process's CPU per transfer;
-// - appender.leavesPerSecond: the instance with the appender starts over a backlog (the run's events and
-//   100,000 copies of them, all numbered, none in the tree) and drains it, 10,000 leaves a pass; measured
-//   between its first and last checkpoints of the drain;
-// - lagMs: for every event of the run with the appender on, from its write (created_at) to the signing of
-//   the first checkpoint that covers it (the checkpoint's created_at, stamped when signed): p50, p99, max;
+// - transfersPerSecond off / on: closed-loop POST /transfers (32 connections), in rounds off, on, on, off
+//   (quick: off, on), each on a fresh instance with LEDGER_APPENDER false or true (the appender in the
+//   serving process), warmed up alike, after a CHECKPOINT; the ratio of the means (target >= 0.95), and
+//   the CPU per transfer of the serving process and of PostgreSQL (this database's backends) in each round;
+// - appender.leavesPerSecond: after the rounds, 100,000 copies of events are numbered, and an instance with
+//   the appender drains them, 10,000 leaves a pass; measured between its first and last checkpoints of the
+//   drain;
+// - lagMs: for every event of the rounds with the appender on, from its write (created_at) to the signing
+//   of the first checkpoint that covers it (the checkpoint's created_at, stamped when signed): p50, p99,
+//   max (the worse round's);
 // - proofs at a million leaves: a fresh database whose tree is synthesized (1,000,000 leaves of random hashes
 //   and every complete subtree above them, straight into ledger_nodes, and a checkpoint of that size), then
 //   GET /ledger/proofs/inclusion (random real events, as an admin; at the newest size, and at a random size,
 //   which the service has not cached) and /proofs/consistency (random sizes to the head), on 1 and on 8
 //   connections: p50, p99 (target p99 < 10 ms), beside GET /health/live (the HTTP path alone) and GET
 //   /ledger/checkpoint (one indexed read), measured by the same client in the same run.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
@@ -61,33 +62,94 @@ const connect = async (db) => {
 };
 const tps = (r) => Math.round(r.transfers / r.seconds);
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
+/** The rounds of the on/off comparison, in ABBA order (drift of a shared machine falls on both alike). */
+const ROUNDS = quick ? ['off', 'on'] : ['off', 'on', 'on', 'off'];
 
 async function transfersAndLag() {
   process.env.LEDGER_APPENDER = 'false';
-  const off = await startService(`ledger_${Date.now().toString(36)}`);
-  const { pool, q } = await connect(off.db);
+  // The database's owner: it migrates, is seeded through, and stays up (idle) through every round, so
+  // that each round runs beside the same background.
+  const owner = await startService(`ledger_${Date.now().toString(36)}`);
+  const { pool, q } = await connect(owner.db);
   try {
     const users = await seedWallets(q, { count: WALLETS, balance: '1000000.0000' });
     const d = distribution(`uniform-${WALLETS}`, WALLETS);
-    // One closed-loop run, with the serving process's CPU per transfer (steadier than transfers/s on a
-    // shared machine: it is what the appender costs the instance that runs it).
-    const load = async (base, pid) => {
-      const cpu0 = cpuSeconds(pid);
-      const r = await transferLoad({ base, users }, d, { connections: CONNECTIONS, duration: SECONDS });
-      return {
-        ...r,
-        cpuMs: r.transfers ? +(((cpuSeconds(pid) - cpu0) * 1000) / r.transfers).toFixed(3) : null,
-      };
+    const head = async () => {
+      const [r] = await q(
+        `SELECT coalesce((SELECT max(sequence) FROM event_sequence), 0)::int AS sequence,
+                coalesce((SELECT max(tree_size) FROM ledger_checkpoints), 0)::int AS tree`,
+      );
+      return r;
     };
-    log('ledger bench: warm-up, appender off');
-    await transferLoad({ base: off.base, users }, d, { connections: CONNECTIONS, duration: quick ? 2 : 5 });
-    log(`ledger bench: appender off, ${CONNECTIONS} connections, ${SECONDS} s`);
-    const off1 = await load(off.base, off.pid);
+    // Each round on a fresh instance, with the appender off or on (in the serving process), warmed up alike
+    // (a fresh process runs its transfer path unoptimized for its first seconds), after a CHECKPOINT. Once
+    // these were one long-lived instance off against a fresh one on that had just drained a backlog of
+    // 100,000 events: its garbage and the autovacuum of that backlog fell on "on" alone (0.67-0.79).
+    const rounds = [];
+    for (const [i, mode] of ROUNDS.entries()) {
+      const on = mode === 'on';
+      const instance = await startInstance(
+        owner.db,
+        { LEDGER_APPENDER: String(on) },
+        { nodeArgs: profileArgs(`ledger-${mode}-${i + 1}.cpuprofile`) },
+      );
+      try {
+        // With the appender on, the tree first takes in what earlier rounds wrote (a few thousand leaves).
+        for (let t = 0; on && t < 600; t++) {
+          const h = await head();
+          if (h.tree >= h.sequence) break;
+          await sleep(200);
+        }
+        log(`ledger bench: round ${i + 1}, appender ${mode}: warm-up`);
+        await transferLoad({ base: instance.base, users }, d, {
+          connections: CONNECTIONS,
+          duration: quick ? 2 : 5,
+        });
+        await sleep(1000);
+        await q('CHECKPOINT');
+        const from = (await head()).sequence;
+        log(`ledger bench: round ${i + 1}, appender ${mode}, ${CONNECTIONS} connections, ${SECONDS} s`);
+        const cpu0 = instance.cpuSeconds();
+        const pg0 = owner.postgresCpuSeconds();
+        const r = await transferLoad({ base: instance.base, users }, d, {
+          connections: CONNECTIONS,
+          duration: SECONDS,
+        });
+        const perTransfer = (seconds) =>
+          r.transfers && seconds !== null ? +((seconds * 1000) / r.transfers).toFixed(3) : null;
+        const round = {
+          mode,
+          perSecond: tps(r),
+          serviceCpuMs: perTransfer(instance.cpuSeconds() - cpu0),
+          postgresCpuMs: perTransfer(pg0 === null ? null : owner.postgresCpuSeconds() - pg0),
+          refused: r.refused,
+        };
+        if (on) {
+          // Every event of the round reaches a checkpoint, then: from its write (created_at) to the signing
+          // of the first checkpoint that covers it.
+          for (let t = 0; t < 100; t++) {
+            const h = await head();
+            if (h.tree >= h.sequence) break;
+            await sleep(100);
+          }
+          const [lag] = await q(
+            `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+                    percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max, count(*)::int AS events
+               FROM (SELECT extract(epoch FROM c.created_at - e.created_at) * 1000 AS ms
+                       FROM numbered_events e
+                       CROSS JOIN LATERAL (SELECT created_at FROM ledger_checkpoints
+                                            WHERE tree_size >= e.sequence ORDER BY tree_size LIMIT 1) c
+                      WHERE e.sequence > $1) l`,
+            [from],
+          );
+          round.lag = lag;
+        }
+        rounds.push(round);
+        log(`ledger bench: ${JSON.stringify(round)}`);
+      } finally {
+        await instance.stop();
+      }
+    }
 
     // A backlog of BACKLOG events: the run's first 100 events, copied (new ids) and numbered by the
     // sequencer. (The 100 are read once: a LATERAL sorting the events table per copy, as this was, took
@@ -111,79 +173,57 @@ async function transfersAndLag() {
       if (unnumbered === 0) break;
       await sleep(200);
     }
-    log(`ledger bench: an instance with the appender starts over a backlog of ${backlog} events`);
-    // BENCH_PROFILE=dir: a V8 CPU profile of this instance too (ledger-on.cpuprofile), as startService's.
-    const on = await startInstance(
-      off.db,
-      { LEDGER_APPENDER: 'true' },
-      { nodeArgs: profileArgs('ledger-on.cpuprofile') },
-    );
+    // The drain is timed between the drainer's own first and last checkpoints (the newest one before it
+    // was signed rounds ago).
+    const before = (await head()).tree;
+    log(`ledger bench: an instance with the appender starts over a backlog of ${backlog - before} events`);
+    const drainer = await startInstance(owner.db, { LEDGER_APPENDER: 'true' });
     let drain;
-    let result;
     try {
       for (let i = 0; i < 600; i++) {
-        const [{ size }] = await q(`SELECT max(tree_size)::int AS size FROM ledger_checkpoints`);
-        if (size >= backlog) break;
+        if ((await head()).tree >= backlog) break;
         await sleep(200);
       }
       [drain] = await q(
         `SELECT max(tree_size)::int - min(tree_size)::int AS leaves,
                 extract(epoch FROM max(created_at) - min(created_at)) AS seconds, count(*)::int AS passes
-           FROM ledger_checkpoints WHERE tree_size > 0 AND tree_size <= $1`,
-        [backlog],
+           FROM ledger_checkpoints WHERE tree_size > $1 AND tree_size <= $2`,
+        [before, backlog],
       );
-      // The same warm-up as the instance without the appender had (a fresh process runs its transfer path
-      // unoptimized for its first seconds: measured cold, a quick run's ratio fell to 0.76).
-      log('ledger bench: warm-up, appender on');
-      await transferLoad({ base: on.base, users }, d, { connections: CONNECTIONS, duration: quick ? 2 : 5 });
-      await sleep(1000);
-      const [{ from }] = await q(`SELECT coalesce(max(sequence), 0)::int AS from FROM event_sequence`);
-      log(`ledger bench: appender on (in the serving instance), ${CONNECTIONS} connections, ${SECONDS} s`);
-      const on1 = await load(on.base, on.pid);
-      await sleep(2000); // the last events reach a checkpoint
-      const [lag] = await q(
-        `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max, count(*)::int AS events
-           FROM (SELECT extract(epoch FROM c.created_at - e.created_at) * 1000 AS ms
-                   FROM numbered_events e
-                   CROSS JOIN LATERAL (SELECT created_at FROM ledger_checkpoints
-                                        WHERE tree_size >= e.sequence ORDER BY tree_size LIMIT 1) c
-                  WHERE e.sequence > $1) l`,
-        [from],
-      );
-      result = { off1, on1, drain, lag, backlog };
     } finally {
-      await on.stop();
+      await drainer.stop();
     }
-    log(`ledger bench: appender off again, ${CONNECTIONS} connections, ${SECONDS} s`);
-    const off2 = await load(off.base, off.pid);
-    const offRate = (tps(result.off1) + tps(off2)) / 2;
+
+    const mean = (xs) => xs.reduce((a, x) => a + x, 0) / xs.length;
+    const of = (mode, key) => rounds.filter((r) => r.mode === mode).map((r) => r[key]);
+    const lags = rounds.filter((r) => r.lag).map((r) => r.lag);
     return {
       transfersPerSecond: {
-        off: [tps(result.off1), tps(off2)],
-        on: tps(result.on1),
-        ratio: +(tps(result.on1) / offRate).toFixed(3),
-        serviceCpuMsPerTransfer: { off: [result.off1.cpuMs, off2.cpuMs], on: result.on1.cpuMs },
+        rounds: ROUNDS,
+        off: of('off', 'perSecond'),
+        on: of('on', 'perSecond'),
+        ratio: +(mean(of('on', 'perSecond')) / mean(of('off', 'perSecond'))).toFixed(3),
+        serviceCpuMsPerTransfer: { off: of('off', 'serviceCpuMs'), on: of('on', 'serviceCpuMs') },
+        postgresCpuMsPerTransfer: { off: of('off', 'postgresCpuMs'), on: of('on', 'postgresCpuMs') },
         target: TARGET_RATIO,
-        refusedOn: result.on1.refused,
+        refusedOn: of('on', 'refused'),
       },
       appender: {
-        backlogLeaves: result.drain.leaves,
-        passes: result.drain.passes,
-        leavesPerSecond:
-          result.drain.seconds > 0 ? Math.round(result.drain.leaves / result.drain.seconds) : null,
+        backlogLeaves: drain.leaves,
+        passes: drain.passes,
+        leavesPerSecond: drain.seconds > 0 ? Math.round(drain.leaves / drain.seconds) : null,
       },
       lagMs: {
-        events: result.lag.events,
-        p50: Math.round(result.lag.p50),
-        p99: Math.round(result.lag.p99),
-        max: Math.round(result.lag.max),
+        events: lags.reduce((a, l) => a + l.events, 0),
+        p50: Math.round(Math.max(...lags.map((l) => l.p50))),
+        p99: Math.round(Math.max(...lags.map((l) => l.p99))),
+        max: Math.round(Math.max(...lags.map((l) => l.max))),
       },
     };
   } finally {
     await pool.end();
-    await off.stop();
-    await drop(off.db);
+    await owner.stop();
+    await drop(owner.db);
   }
 }
 
