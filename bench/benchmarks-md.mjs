@@ -308,19 +308,22 @@ ${idleRows.join('\n')}
 
 ${
   runs.some((x) => x.results.limits?.results)
-    ? `The same closed-loop load without limits, twice with a DAILY limit and a balance monitor on every wallet, and
-without again (bench/limits.mjs, ABBA); the ratio is the mean with / the mean without (target ${runs.find((x) => x.results.limits?.results).results.limits.target});
-the CPU ratio is the same in CPU per transfer (service + PostgreSQL, without / with), which the machine's other
-load disturbs less:
+    ? `The same closed-loop load in cycles of four runs (bench/limits.mjs): without limits, twice with a DAILY limit
+and a balance monitor on every wallet, without again. Each run is paired with its neighbour of the other kind,
+and the ratio is the median of the pairs' ratios, with / without (target ${runs.find((x) => x.results.limits?.results).results.limits.target}),
+so that a step in this VM's speed moves one pair, not the figure; the CPU ratio is the same in CPU per transfer
+(service + PostgreSQL, without / with):
 
-| server | scenario | without (before / after) transfers/s | with transfers/s (mean of 2) | ratio | CPU ms per transfer without (before / after) / with | CPU ratio |
+| server | scenario | runs, transfers/s (with limits in bold) | pairs, with / without | ratio | CPU ms per transfer, without / with (means) | CPU ratio |
 |---|---|---|---|---|---|---|
 ${runs
   .flatMap((x) =>
-    (x.results.limits?.results ?? []).map(
-      (l) =>
-        `| ${x.label} | ${l.scenario} | ${l.without.before.transfersPerSecond} / ${l.without.after.transfersPerSecond} | ${l.withLimits.transfersPerSecond}${l.withLimits.runs ? ` (${l.withLimits.runs.map((r) => r.transfersPerSecond).join(' / ')})` : ''} | **${l.ratio}** | ${cpuMs(l.without.before)} / ${cpuMs(l.without.after)} / ${cpuMs(l.withLimits)} | ${l.cpuRatio ?? 'n/a'} |`,
-    ),
+    (x.results.limits?.results ?? [])
+      .filter((l) => l.runs)
+      .map(
+        (l) =>
+          `| ${x.label} | ${l.scenario} | ${l.runs.map((r) => (r.limits ? `**${r.transfersPerSecond}**` : r.transfersPerSecond)).join(', ')} | ${l.pairs.map((p) => p.ratio).join(', ')} | **${l.ratio}** | ${cpuMs(l.without)} / ${cpuMs(l.withLimits)} | ${l.cpuRatio ?? 'n/a'} |`,
+      ),
   )
   .join('\n')}${
         runs.some((x) => x.results.limits?.counts)
