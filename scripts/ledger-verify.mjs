@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run ledger:verify: checks the verifiable ledger (docs/LEDGER.md) against the events it was built from.
 //
-// With the service's database settings (POSTGRES_* from the environment and .env), in one pass in sequence
+// With the service's database settings (POSTGRES_* from the environment and .env; without POSTGRES_HOST, the
+// embedded server of a running `npm start`), in one pass in sequence
 // order: every leaf is recomputed from the stored event (RFC 8785 of the event JSON that GET /events answers,
 // RFC 9162 leaf hash) and compared with the stored leaf hash; every complete subtree hash stored above it is
 // recomputed; every checkpoint's root is compared with the root of the recomputed tree of its size, its note
@@ -13,7 +14,7 @@
 // This file is on purpose a second implementation, sharing no code with src/ledger: a bug there is not
 // repeated here.
 import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -82,17 +83,42 @@ function signedBy(note, verifierKey) {
 
 class Bad extends Error {}
 
-async function main() {
-  if (existsSync(join(root, '.env'))) process.loadEnvFile(join(root, '.env'));
-  const env = process.env;
-  if (!env.POSTGRES_HOST)
-    throw new Error('set POSTGRES_HOST (and POSTGRES_PORT, _USER, _PASSWORD, _DB) to the database');
+/** POSTGRES_HOST set: its first host (a host list's), as the service connects. */
+function serverOf(env) {
   const [host, port] = env.POSTGRES_HOST.split(',')[0].split(':');
-  const db = new pg.Client({
+  return {
     host,
     port: Number(port ?? env.POSTGRES_PORT ?? 5432),
     user: env.POSTGRES_USER ?? 'postgres',
     password: env.POSTGRES_PASSWORD ?? '',
+  };
+}
+
+/**
+ * POSTGRES_HOST unset: the embedded server that `npm start` runs under EMBEDDED_PG_DIR, while it runs (its
+ * port is the fourth line of postmaster.pid; user and password are the service's fixed ones, see
+ * src/bootstrap/embedded-database.ts).
+ */
+function embeddedServerOf(env) {
+  const pidFile = join(resolve(root, env.EMBEDDED_PG_DIR ?? './.data/postgres'), 'postmaster.pid');
+  const port = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[3]) : 0;
+  if (!port) {
+    throw new Usage(
+      `no embedded PostgreSQL is running (${pidFile}): start the service (npm start) and run this again, ` +
+        'or set POSTGRES_HOST (and POSTGRES_PORT, _USER, _PASSWORD, _DB) to the database',
+    );
+  }
+  return { host: '127.0.0.1', port, user: 'postgres', password: 'postgres' };
+}
+
+/** A mistake in how the command was run: said in one line, exit status 2. */
+class Usage extends Error {}
+
+async function main() {
+  if (existsSync(join(root, '.env'))) process.loadEnvFile(join(root, '.env'));
+  const env = process.env;
+  const db = new pg.Client({
+    ...(env.POSTGRES_HOST ? serverOf(env) : embeddedServerOf(env)),
     database: env.POSTGRES_DB ?? 'hfts_db',
     application_name: 'hfts-ledger-verify',
   });
@@ -214,7 +240,12 @@ try {
     `ledger verified: ${r.leaves} leaves, ${r.checkpoints} checkpoints, signed by ${r.keys.join(', ')}`,
   );
 } catch (err) {
-  if (!(err instanceof Bad)) throw err;
-  console.error(`ledger verification FAILED at ${err.message}`);
-  process.exitCode = 1;
+  if (err instanceof Usage) {
+    console.error(`ledger:verify: ${err.message}`);
+    process.exitCode = 2;
+  } else {
+    if (!(err instanceof Bad)) throw err;
+    console.error(`ledger verification FAILED at ${err.message}`);
+    process.exitCode = 1;
+  }
 }

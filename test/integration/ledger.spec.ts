@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -303,6 +304,38 @@ describe('verifiable ledger', () => {
       after = page.nextCursor;
     } while (after !== null);
     expect(listed).toEqual(stored);
+  });
+
+  it('ledger:verify without POSTGRES_HOST checks the embedded server of a running npm start, or says to start it', async () => {
+    await settled(t);
+    const run = (embeddedDir: string) => {
+      const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'ledger-verify.mjs')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, EMBEDDED_PG_DIR: embeddedDir, POSTGRES_DB: t.db.database },
+        timeout: 60000,
+      });
+      return { status: r.status, out: `${r.stdout}${r.stderr}` };
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'hfts-embedded-'));
+    try {
+      // No server there: one line saying what to do, exit 2 (not a stack trace).
+      const none = run(dir);
+      expect(none.out).toContain('no embedded PostgreSQL is running');
+      expect(none.out).not.toContain('    at ');
+      expect(none.status).toBe(2);
+      // A running one is found by its postmaster.pid (port on the 4th line), with the embedded server's
+      // fixed user and password: the test's own server stands in for it (the embedded one of `npm test`
+      // has those; the machine's trusts 127.0.0.1).
+      if (t.db.host === '127.0.0.1' && t.db.user === 'postgres') {
+        writeFileSync(join(dir, 'postmaster.pid'), `1\n${dir}\n1\n${t.db.port}\n\n127.0.0.1\n`);
+        const found = run(dir);
+        expect(found.out).toMatch(/ledger verified: \d+ leaves/);
+        expect(found.status).toBe(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('ledger:verify passes on the untouched log and names an event changed behind the service', async () => {
