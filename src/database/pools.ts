@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
   DatabaseError,
-  type Pool,
+  Pool,
   type PoolConfig,
   type QueryConfig,
   type QueryResult,
@@ -97,4 +97,34 @@ export function primaryPoolConfig(
     application_name: applicationName,
     ...(o.extra as PoolConfig),
   };
+}
+
+/**
+ * A small pool of its own on the database the DataSource uses, as the same role and with the same session
+ * options, for background work (the NATS relay, the ledger's appender) that must never wait for a
+ * connection a money movement needs, nor hold one of theirs. With a POSTGRES_HOST list it uses the primary
+ * locator's Client, so it follows a failover too.
+ */
+export function sameDatabasePool(dataSource: DataSource, applicationName: string, max: number): Pool {
+  const o = dataSource.options as PostgresConnectionOptions;
+  const extra = (o.extra ?? {}) as Pick<PoolConfig, 'Client' | 'connectionTimeoutMillis'> & {
+    options?: string;
+  };
+  const pool = new Pool({
+    host: o.host,
+    port: o.port,
+    user: o.username,
+    password: typeof o.password === 'string' ? o.password : undefined,
+    database: o.database,
+    application_name: applicationName,
+    Client: extra.Client,
+    options: extra.options,
+    connectionTimeoutMillis: extra.connectionTimeoutMillis ?? 5000,
+    keepAlive: true,
+    max,
+    idleTimeoutMillis: 30000,
+  });
+  // An idle client whose server went away emits 'error' on the pool; the next checkout reconnects.
+  pool.on('error', () => undefined);
+  return pool;
 }

@@ -1,6 +1,6 @@
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
-import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
+import { sameDatabasePool } from '../database/pools';
 import { type EventRow, eventJson } from '../events/event.record';
 import { canonicalJson } from './canonical-json';
 import { readNodes, type Query } from './ledger-nodes';
@@ -37,27 +37,7 @@ export class LedgerStore {
   private constructor(private readonly pool: Pool) {}
 
   static onSameDatabase(dataSource: DataSource): LedgerStore {
-    const o = dataSource.options as PostgresConnectionOptions;
-    const extra = (o.extra ?? {}) as Pick<PoolConfig, 'Client'> & {
-      options?: string;
-      connectionTimeoutMillis?: number;
-    };
-    const pool = new Pool({
-      host: o.host,
-      port: o.port,
-      user: o.username,
-      password: typeof o.password === 'string' ? o.password : undefined,
-      database: o.database,
-      application_name: 'hfts-ledger',
-      Client: extra.Client,
-      options: extra.options,
-      connectionTimeoutMillis: extra.connectionTimeoutMillis ?? 5000,
-      keepAlive: true,
-      max: 1,
-      idleTimeoutMillis: 30000,
-    });
-    pool.on('error', () => undefined);
-    return new LedgerStore(pool);
+    return new LedgerStore(sameDatabasePool(dataSource, 'hfts-ledger', 1));
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
-import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
+import { sameDatabasePool } from '../../database/pools';
 import type { EventType } from '../outbox';
 
 /** A numbered event as the relay publishes it: the message body is the event JSON, built by PostgreSQL. */
@@ -43,29 +43,7 @@ export class RelayStore {
 
   /** A pool of two (a pass, and a scrape of the lag) on the same server, as the same role, as the app's. */
   static onSameDatabase(dataSource: DataSource, stream: string): RelayStore {
-    const o = dataSource.options as PostgresConnectionOptions;
-    const extra = (o.extra ?? {}) as Pick<PoolConfig, 'Client'> & {
-      options?: string;
-      connectionTimeoutMillis?: number;
-    };
-    const pool = new Pool({
-      host: o.host,
-      port: o.port,
-      user: o.username,
-      password: typeof o.password === 'string' ? o.password : undefined,
-      database: o.database,
-      application_name: 'hfts-relay',
-      // A POSTGRES_HOST list: the primary locator's Client, so this pool follows a failover too.
-      Client: extra.Client,
-      options: extra.options,
-      connectionTimeoutMillis: extra.connectionTimeoutMillis ?? 5000,
-      keepAlive: true,
-      max: 2,
-      idleTimeoutMillis: 30000,
-    });
-    // An idle client whose server went away emits 'error' on the pool; the next checkout reconnects.
-    pool.on('error', () => undefined);
-    return new RelayStore(pool, stream);
+    return new RelayStore(sameDatabasePool(dataSource, 'hfts-relay', 2), stream);
   }
 
   /** The cursor row of this stream, created at 0 (everything not relayed yet) when missing. */
