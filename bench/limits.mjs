@@ -32,7 +32,7 @@ const LOCK_EVERY_WALLET = `SELECT count(*) FROM (SELECT id FROM wallets ORDER BY
  * transaction that first locks every wallet and bumps its version (as the API does for one wallet), so a
  * write still in flight from the previous run either commits before (and is counted) or decides again.
  */
-async function addLimitsAndMonitors(q, monitorValue) {
+export async function addLimitsAndMonitors(q, monitorValue) {
   if (!/^-?[0-9]{1,14}(\.[0-9]{1,4})?$/.test(monitorValue)) throw new Error(`not an amount: ${monitorValue}`);
   await q(`BEGIN;
     ${LOCK_EVERY_WALLET}
@@ -50,7 +50,7 @@ async function addLimitsAndMonitors(q, monitorValue) {
     COMMIT`);
 }
 
-async function removeLimitsAndMonitors(q) {
+export async function removeLimitsAndMonitors(q) {
   await q(`BEGIN;
     ${LOCK_EVERY_WALLET}
     DELETE FROM wallet_monitors;

@@ -10,6 +10,7 @@ import {
 } from '../support/cluster';
 import { createUser, fundedUser, type TestUser } from '../support/factories';
 import { balancesSnapshot, expectLedgerConsistent } from '../support/ledger-checks';
+import { readStatement } from '../../src/transfers/engine/read-statement';
 
 const API = '/api/v1';
 
@@ -295,5 +296,61 @@ describe('spending limits and overdraft', () => {
     const none = await transfer(0, from.user, to.wallet, '0.0001');
     expect([none.status, none.body.code]).toEqual([422, 'INSUFFICIENT_FUNDS']);
     await setLimits(from.wallet.id, { overdraftLimit: '45', limits: [] }).expect(200);
+  });
+
+  it("reads a wallet's usage by its key: a year of past windows adds nothing to the engine's read", async () => {
+    const { from, to } = await pair();
+    await setLimits(from.wallet.id, {
+      limits: [
+        { window: 'DAILY', maxAmount: '500' },
+        { window: 'WEEKLY', maxAmount: '900' },
+        { window: 'MONTHLY', maxCount: 100 },
+      ],
+    }).expect(200);
+    await transfer(0, from.user, to.wallet, '7').expect(201);
+    // A year of past windows, as a wallet that spends every day leaves them (nothing spent in them, so the
+    // usage invariant still holds).
+    await t.sql.query(
+      `INSERT INTO wallet_limit_usage (wallet_id, period, period_start, used_amount, used_count)
+       SELECT $1, p.period, date_trunc(p.unit, now(), 'UTC') - g * p.step, 0, 0
+         FROM (VALUES ('DAILY', 'day', interval '1 day', 400), ('WEEKLY', 'week', interval '7 days', 60),
+                      ('MONTHLY', 'month', interval '1 month', 15)) p(period, unit, step, n),
+              generate_series(1, p.n) g`,
+      [from.wallet.id],
+    );
+    // The engine's read of the two wallets, as a transfer makes it: the usage rows it touches, from the plan.
+    const read = readStatement({
+      keys: [],
+      userIds: [from.user.id],
+      walletIds: [to.wallet.id],
+      transactionIds: [],
+    });
+    const { rows } = await t.sql.query<{ 'QUERY PLAN': unknown }>(
+      `EXPLAIN (ANALYZE, FORMAT JSON) ${read.text}`,
+      read.values,
+    );
+    interface PlanNode {
+      'Relation Name'?: string;
+      'Actual Rows'?: number;
+      'Actual Loops'?: number;
+      'Rows Removed by Filter'?: number;
+      'Rows Removed by Index Recheck'?: number;
+      Plans?: PlanNode[];
+    }
+    let usageRowsRead = 0;
+    const walk = (n: PlanNode): void => {
+      if (n['Relation Name'] === 'wallet_limit_usage') {
+        const loops = n['Actual Loops'] ?? 1;
+        usageRowsRead += ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0)) * loops;
+      }
+      for (const child of n.Plans ?? []) walk(child);
+    };
+    walk((rows[0]['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0].Plan);
+    // One probe of the usage key per limited window: today's row, this week's, this month's, and at most a
+    // next window's (the read's minute of margin); not the 475 rows of past windows.
+    expect(usageRowsRead).toBeGreaterThanOrEqual(3);
+    expect(usageRowsRead).toBeLessThanOrEqual(6);
+    expect((await limitOf(from.user, 'DAILY'))?.usedAmount).toBe('7.0000');
+    expect((await limitOf(from.user, 'MONTHLY'))?.usedCount).toBe(1);
   });
 });
