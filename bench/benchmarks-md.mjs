@@ -70,7 +70,15 @@ export function renderLedger(runs) {
           `| rounds (each on a fresh instance) | ${(tp.rounds ?? ['off', 'on', 'off']).join(', ')} | |`,
           `| transfers/s, appender off | ${[tp.off].flat().join(' / ')} | |`,
           `| transfers/s, appender on (in the serving instance) | ${[tp.on].flat().join(' / ')} | |`,
-          `| on / off (means) | **${tp.ratio}** (${tp.ratio >= tp.target ? 'met' : '**missed**'}) | >= ${tp.target} |`,
+          ...(tp.pairs
+            ? [
+                `| pairs of neighbouring rounds, on / off | ${tp.pairs.map((x) => x.ratio).join(', ')} | |`,
+                `| on / off (median of the pairs) | **${tp.ratio}** (${tp.ratio >= tp.target ? 'met' : '**missed**'}) | >= ${tp.target} |`,
+                `| on / off (means); CPU per transfer, off / on (median of the pairs) | ${tp.meanRatio}; ${tp.cpuRatio ?? 'n/a'} | |`,
+              ]
+            : [
+                `| on / off (means) | **${tp.ratio}** (${tp.ratio >= tp.target ? 'met' : '**missed**'}) | >= ${tp.target} |`,
+              ]),
           `| service CPU per transfer, off / on | ${[cpu.off].flat().join(' / ')} / ${[cpu.on].flat().join(' / ')} ms | |`,
           ...(tp.postgresCpuMsPerTransfer
             ? [
