@@ -79,10 +79,10 @@ export function renderLedger(runs) {
             : [
                 `| on / off (means) | **${tp.ratio}** (${tp.ratio >= tp.target ? 'met' : '**missed**'}) | >= ${tp.target} |`,
               ]),
-          `| service CPU per transfer, off / on | ${[cpu.off].flat().join(' / ')} / ${[cpu.on].flat().join(' / ')} ms | |`,
+          `| service CPU per transfer, ms: off; on | ${[cpu.off].flat().join(' / ')}; ${[cpu.on].flat().join(' / ')} | |`,
           ...(tp.postgresCpuMsPerTransfer
             ? [
-                `| PostgreSQL CPU per transfer, off / on | ${tp.postgresCpuMsPerTransfer.off.join(' / ')} / ${tp.postgresCpuMsPerTransfer.on.join(' / ')} ms | |`,
+                `| PostgreSQL CPU per transfer, ms: off; on | ${tp.postgresCpuMsPerTransfer.off.join(' / ')}; ${tp.postgresCpuMsPerTransfer.on.join(' / ')} | |`,
               ]
             : []),
           `| appender drain | ${t.appender.leavesPerSecond} leaves/s (${t.appender.backlogLeaves} leaves, ${t.appender.passes} passes) | above the peak transfer rate |`,
