@@ -65,8 +65,9 @@ export const FANOUT_SQL = `WITH batch AS (
  * flight to each and to its owner, on every instance; and those whose owner is not ACTIVE, whatever they
  * hold (their jobs are cancelled). One index probe per endpoint (webhook_deliveries_endpoint_due) and
  * counts of leased jobs (webhook_deliveries_leased), never a scan of a backlog. Busy owners last, so the
- * LIMIT never leaves out a starved endpoint. Locked FOR NO KEY UPDATE SKIP LOCKED: the in-flight counts are
- * read after any other instance's claim on these endpoints committed.
+ * LIMIT never leaves out a starved endpoint. Locked FOR NO KEY UPDATE SKIP LOCKED. Its counts are of this
+ * statement's snapshot, which may predate another instance's claim that committed just before the row
+ * lock was taken: IN_FLIGHT_SQL counts again once the locks are held.
  */
 export const CANDIDATES_SQL = `SELECT w.id, w.user_id AS owner, u.status = 'ACTIVE' AS active, due.n AS due,
         flight.n AS in_flight, owner_flight.n AS owner_in_flight
@@ -93,3 +94,23 @@ export const CANDIDATES_SQL = `SELECT w.id, w.user_id AS owner, u.status = 'ACTI
   ORDER BY owner_flight.n, flight.n, due.since
   LIMIT 500
   FOR NO KEY UPDATE OF w SKIP LOCKED`;
+
+/**
+ * The attempts in flight to each of the endpoints $1 and to its owner, counted in a statement that begins
+ * after CANDIDATES_SQL locked them: any other instance's claim on them has committed by now (it held the
+ * lock) or cannot start before this transaction ends, so the per-endpoint bound holds across instances.
+ * Counted in CANDIDATES_SQL alone, two instances claiming together each saw the other's leases missing and
+ * an endpoint with WEBHOOK_ENDPOINT_CONCURRENCY=2 had 4 attempts open at once (webhooks.spec.ts, in CI).
+ */
+export const IN_FLIGHT_SQL = `SELECT w.id, flight.n AS in_flight, owner_flight.n AS owner_in_flight
+   FROM webhook_endpoints w
+  CROSS JOIN LATERAL (
+    SELECT count(*)::int AS n FROM webhook_deliveries b
+     WHERE b.endpoint_id = w.id AND b.state = 'PENDING' AND b.lease_until > now()
+  ) flight
+  CROSS JOIN LATERAL (
+    SELECT count(*)::int AS n FROM webhook_endpoints o
+      JOIN webhook_deliveries b ON b.endpoint_id = o.id
+     WHERE o.user_id = w.user_id AND b.state = 'PENDING' AND b.lease_until > now()
+  ) owner_flight
+  WHERE w.id = ANY ($1::uuid[])`;

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { type EventJson, eventJson, type EventRow } from '../events/event.record';
 import { type ClaimBounds, planClaims } from './claim-plan';
-import { CANDIDATES_SQL, FANOUT_SQL } from './webhook-jobs.sql';
+import { CANDIDATES_SQL, FANOUT_SQL, IN_FLIGHT_SQL } from './webhook-jobs.sql';
 
 /** A claimed delivery job, with what its attempt needs: the endpoint's URL and secret, and the event. */
 export interface ClaimedJob {
@@ -88,9 +88,9 @@ export class WebhookJobs {
    * Claims up to `bounds.room` due jobs, shared fairly (planClaims): at most `perEndpoint` attempts in
    * flight per endpoint and `perOwner` per owner, across all instances, the free slots going first to the
    * owners and endpoints with the fewest in flight, and leases them for `leaseMs`. The candidate endpoints
-   * are locked first (FOR NO KEY UPDATE SKIP LOCKED, which does not block the fan-out's inserts): the
-   * counts of jobs in flight are then read after any other instance's claim on them committed, so the
-   * per-endpoint bound holds across instances (the per-owner one is per claim: two instances may each
+   * are locked first (FOR NO KEY UPDATE SKIP LOCKED, which does not block the fan-out's inserts), and the
+   * jobs in flight to them are counted in the next statement, after any other instance's claim on them
+   * committed, so the per-endpoint bound holds across instances (the per-owner one is per claim: two instances may each
    * take an owner's last slot). The jobs themselves are taken FOR UPDATE SKIP LOCKED, oldest due first.
    * An endpoint whose owner is not ACTIVE gets nothing: its pending jobs are cancelled here (the status
    * change's trigger cancelled those queued before it; these are the ones a fan-out still made from
@@ -108,16 +108,22 @@ export class WebhookJobs {
           [inactive],
         );
       }
+      const active = found.rows.filter((r) => r.active);
+      if (active.length === 0) return [];
+      // Counted again now that the endpoints are locked (IN_FLIGHT_SQL says why).
+      const counted = await c.query<{ id: string; in_flight: number; owner_in_flight: number }>(
+        IN_FLIGHT_SQL,
+        [active.map((r) => r.id)],
+      );
+      const fresh = new Map(counted.rows.map((r) => [r.id, r]));
       const plan = planClaims(
-        found.rows
-          .filter((r) => r.active)
-          .map((r) => ({
-            endpointId: r.id,
-            ownerId: r.owner,
-            inFlight: r.in_flight,
-            ownerInFlight: r.owner_in_flight,
-            due: r.due,
-          })),
+        active.map((r) => ({
+          endpointId: r.id,
+          ownerId: r.owner,
+          inFlight: fresh.get(r.id)?.in_flight ?? r.in_flight,
+          ownerInFlight: fresh.get(r.id)?.owner_in_flight ?? r.owner_in_flight,
+          due: r.due,
+        })),
         bounds,
       );
       if (plan.size === 0) return [];
