@@ -11,6 +11,7 @@ import pg from 'pg';
 import { USAGE_EQUALS_SPENDING } from '../scripts/lib/invariants-sql.cjs';
 import { countedRun } from './counts.mjs';
 import { transferLoad } from './load.mjs';
+import { pairedRatios } from './paired-runs.mjs';
 import { log } from './report.mjs';
 import { distributions } from './scenarios.mjs';
 import { build, startService } from './service.mjs';
@@ -32,7 +33,7 @@ const LOCK_EVERY_WALLET = `SELECT count(*) FROM (SELECT id FROM wallets ORDER BY
  * transaction that first locks every wallet and bumps its version (as the API does for one wallet), so a
  * write still in flight from the previous run either commits before (and is counted) or decides again.
  */
-export async function addLimitsAndMonitors(q, monitorValue) {
+async function addLimitsAndMonitors(q, monitorValue) {
   if (!/^-?[0-9]{1,14}(\.[0-9]{1,4})?$/.test(monitorValue)) throw new Error(`not an amount: ${monitorValue}`);
   await q(`BEGIN;
     ${LOCK_EVERY_WALLET}
@@ -50,7 +51,7 @@ export async function addLimitsAndMonitors(q, monitorValue) {
     COMMIT`);
 }
 
-export async function removeLimitsAndMonitors(q) {
+async function removeLimitsAndMonitors(q) {
   await q(`BEGIN;
     ${LOCK_EVERY_WALLET}
     DELETE FROM wallet_monitors;
@@ -121,10 +122,6 @@ export async function limitsScenario(ctx, o) {
   // and also steps (once by 40% between the last two runs of one cycle, both sides' CPU per transfer
   // with it), which moves a mean of all runs but only one pair. One ABA cycle measured 0.86-1.03.
   const cycles = o.quick ? 1 : 2;
-  const median = (xs) => {
-    const v = [...xs].sort((x, y) => x - y);
-    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-  };
   const mean = (xs) => xs.reduce((a, x) => a + x, 0) / xs.length;
   const cpuOf = (r) =>
     r.cpuMsPerTransfer.service === null || r.cpuMsPerTransfer.postgres === null
@@ -158,18 +155,8 @@ export async function limitsScenario(ctx, o) {
     if (usage.mismatchedWithLimits || usage.leftAfterRemoval || usage.leftAfterRun) {
       log(`limits: USAGE WRONG: ${JSON.stringify(usage)}`);
     }
-    const pairs = [];
-    for (let i = 0; i < runs.length; i += 2) {
-      const [x, y] = [runs[i], runs[i + 1]];
-      const [w, l] = x.limits ? [y, x] : [x, y];
-      const cw = cpuOf(w);
-      const cl = cpuOf(l);
-      pairs.push({
-        ratio: +(l.transfersPerSecond / Math.max(1, w.transfersPerSecond)).toFixed(3),
-        // The same in CPU (service and PostgreSQL) per transfer: without / with.
-        cpuRatio: cw === null || cl === null ? null : +(cw / cl).toFixed(3),
-      });
-    }
+    // With / without in rates; without / with in CPU per transfer (service and PostgreSQL).
+    const paired = pairedRatios(runs, { on: (r) => r.limits, rate: (r) => r.transfersPerSecond, cpu: cpuOf });
     const side = (limits) => {
       const rs = runs.filter((r) => r.limits === limits);
       const cpu = (k) =>
@@ -187,11 +174,7 @@ export async function limitsScenario(ctx, o) {
       without: side(false),
       withLimits: side(true),
       usage,
-      pairs,
-      ratio: +median(pairs.map((p) => p.ratio)).toFixed(3),
-      cpuRatio: pairs.some((p) => p.cpuRatio === null)
-        ? null
-        : +median(pairs.map((p) => p.cpuRatio)).toFixed(3),
+      ...paired,
     });
   }
   const [{ events }] = await ctx.q(`SELECT count(*)::int AS events FROM events WHERE type LIKE 'monitor.%'`);

@@ -28,6 +28,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { distribution } from './distributions.mjs';
 import { latencyOf, transferLoad } from './load.mjs';
+import { pairedRatios } from './paired-runs.mjs';
 import { saveLedgerRun, writeBenchmarks } from './benchmarks-md.mjs';
 import { gitCommit, log } from './report.mjs';
 import { seedWallets } from './seeding.mjs';
@@ -201,34 +202,17 @@ async function transfersAndLag() {
     }
 
     const mean = (xs) => xs.reduce((a, x) => a + x, 0) / xs.length;
-    const median = (xs) => {
-      const v = [...xs].sort((x, y) => x - y);
-      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    };
     const of = (mode, key) => rounds.filter((r) => r.mode === mode).map((r) => r[key]);
+    const lags = rounds.filter((r) => r.lag).map((r) => r.lag);
     const cpuOf = (r) =>
       r.serviceCpuMs === null || r.postgresCpuMs === null ? null : r.serviceCpuMs + r.postgresCpuMs;
-    const pairs = [];
-    for (let i = 0; i + 1 < rounds.length; i += 2) {
-      const [off, on] = rounds[i].mode === 'off' ? [rounds[i], rounds[i + 1]] : [rounds[i + 1], rounds[i]];
-      const [cOff, cOn] = [cpuOf(off), cpuOf(on)];
-      pairs.push({
-        ratio: +(on.perSecond / Math.max(1, off.perSecond)).toFixed(3),
-        // The same in CPU (service and PostgreSQL) per transfer: off / on.
-        cpuRatio: cOff === null || cOn === null ? null : +(cOff / cOn).toFixed(3),
-      });
-    }
-    const lags = rounds.filter((r) => r.lag).map((r) => r.lag);
+    const paired = pairedRatios(rounds, { on: (r) => r.mode === 'on', rate: (r) => r.perSecond, cpu: cpuOf });
     return {
       transfersPerSecond: {
         rounds: ROUNDS,
         off: of('off', 'perSecond'),
         on: of('on', 'perSecond'),
-        pairs,
-        ratio: +median(pairs.map((p) => p.ratio)).toFixed(3),
-        cpuRatio: pairs.some((p) => p.cpuRatio === null)
-          ? null
-          : +median(pairs.map((p) => p.cpuRatio)).toFixed(3),
+        ...paired,
         meanRatio: +(mean(of('on', 'perSecond')) / mean(of('off', 'perSecond'))).toFixed(3),
         serviceCpuMsPerTransfer: { off: of('off', 'serviceCpuMs'), on: of('on', 'serviceCpuMs') },
         postgresCpuMsPerTransfer: { off: of('off', 'postgresCpuMs'), on: of('on', 'postgresCpuMs') },
