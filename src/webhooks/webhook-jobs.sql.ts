@@ -61,16 +61,29 @@ export const FANOUT_SQL = `WITH batch AS (
         (SELECT count(*) FROM jobs)::int AS jobs`;
 
 /**
+ * The attempts in flight (leased jobs) to the endpoint `w` (`flight.n`) and to all of its owner's endpoints
+ * (`owner_flight.n`), on every instance: counts of webhook_deliveries_leased, never a scan of a backlog.
+ */
+const IN_FLIGHT = `  CROSS JOIN LATERAL (
+    SELECT count(*)::int AS n FROM webhook_deliveries b
+     WHERE b.endpoint_id = w.id AND b.state = 'PENDING' AND b.lease_until > now()
+  ) flight
+  CROSS JOIN LATERAL (
+    SELECT count(*)::int AS n FROM webhook_endpoints o
+      JOIN webhook_deliveries b ON b.endpoint_id = o.id
+     WHERE o.user_id = w.user_id AND b.state = 'PENDING' AND b.lease_until > now()
+  ) owner_flight`;
+
+/**
  * The endpoints with due work that may take more of it ($1 per endpoint, $2 per owner), with what is in
  * flight to each and to its owner, on every instance; and those whose owner is not ACTIVE, whatever they
- * hold (their jobs are cancelled). One index probe per endpoint (webhook_deliveries_endpoint_due) and
- * counts of leased jobs (webhook_deliveries_leased), never a scan of a backlog. Busy owners last, so the
- * LIMIT never leaves out a starved endpoint. Locked FOR NO KEY UPDATE SKIP LOCKED. Its counts are of this
- * statement's snapshot, which may predate another instance's claim that committed just before the row
- * lock was taken: IN_FLIGHT_SQL counts again once the locks are held.
+ * hold (their jobs are cancelled). One index probe per endpoint (webhook_deliveries_endpoint_due) and the
+ * IN_FLIGHT counts. Busy owners last, so the LIMIT never leaves out a starved endpoint. Locked FOR NO KEY
+ * UPDATE SKIP LOCKED. Its counts are of this statement's snapshot, which may predate another instance's
+ * claim that committed just before the row lock was taken: they only choose the candidates, and
+ * IN_FLIGHT_SQL counts again once the locks are held.
  */
-export const CANDIDATES_SQL = `SELECT w.id, w.user_id AS owner, u.status = 'ACTIVE' AS active, due.n AS due,
-        flight.n AS in_flight, owner_flight.n AS owner_in_flight
+export const CANDIDATES_SQL = `SELECT w.id, w.user_id AS owner, u.status = 'ACTIVE' AS active, due.n AS due
    FROM webhook_endpoints w
    JOIN users u ON u.id = w.user_id
   CROSS JOIN LATERAL (
@@ -80,15 +93,7 @@ export const CANDIDATES_SQL = `SELECT w.id, w.user_id AS owner, u.status = 'ACTI
          AND (d.lease_until IS NULL OR d.lease_until <= now())
        ORDER BY d.next_attempt_at LIMIT $1) x
   ) due
-  CROSS JOIN LATERAL (
-    SELECT count(*)::int AS n FROM webhook_deliveries b
-     WHERE b.endpoint_id = w.id AND b.state = 'PENDING' AND b.lease_until > now()
-  ) flight
-  CROSS JOIN LATERAL (
-    SELECT count(*)::int AS n FROM webhook_endpoints o
-      JOIN webhook_deliveries b ON b.endpoint_id = o.id
-     WHERE o.user_id = w.user_id AND b.state = 'PENDING' AND b.lease_until > now()
-  ) owner_flight
+${IN_FLIGHT}
   WHERE w.deleted_at IS NULL AND due.n > 0
     AND (u.status <> 'ACTIVE' OR (flight.n < $1 AND owner_flight.n < $2))
   ORDER BY owner_flight.n, flight.n, due.since
@@ -104,13 +109,5 @@ export const CANDIDATES_SQL = `SELECT w.id, w.user_id AS owner, u.status = 'ACTI
  */
 export const IN_FLIGHT_SQL = `SELECT w.id, flight.n AS in_flight, owner_flight.n AS owner_in_flight
    FROM webhook_endpoints w
-  CROSS JOIN LATERAL (
-    SELECT count(*)::int AS n FROM webhook_deliveries b
-     WHERE b.endpoint_id = w.id AND b.state = 'PENDING' AND b.lease_until > now()
-  ) flight
-  CROSS JOIN LATERAL (
-    SELECT count(*)::int AS n FROM webhook_endpoints o
-      JOIN webhook_deliveries b ON b.endpoint_id = o.id
-     WHERE o.user_id = w.user_id AND b.state = 'PENDING' AND b.lease_until > now()
-  ) owner_flight
+${IN_FLIGHT}
   WHERE w.id = ANY ($1::uuid[])`;

@@ -30,8 +30,6 @@ interface CandidateRow {
   owner: string;
   active: boolean;
   due: number;
-  in_flight: number;
-  owner_in_flight: number;
 }
 
 interface ClaimRow {
@@ -115,15 +113,18 @@ export class WebhookJobs {
         IN_FLIGHT_SQL,
         [active.map((r) => r.id)],
       );
-      const fresh = new Map(counted.rows.map((r) => [r.id, r]));
+      const inFlight = new Map(counted.rows.map((r) => [r.id, r]));
       const plan = planClaims(
-        active.map((r) => ({
-          endpointId: r.id,
-          ownerId: r.owner,
-          inFlight: fresh.get(r.id)?.in_flight ?? r.in_flight,
-          ownerInFlight: fresh.get(r.id)?.owner_in_flight ?? r.owner_in_flight,
-          due: r.due,
-        })),
+        // Every locked endpoint is counted: a locked row cannot go away.
+        active
+          .filter((r) => inFlight.has(r.id))
+          .map((r) => ({
+            endpointId: r.id,
+            ownerId: r.owner,
+            inFlight: inFlight.get(r.id)!.in_flight,
+            ownerInFlight: inFlight.get(r.id)!.owner_in_flight,
+            due: r.due,
+          })),
         bounds,
       );
       if (plan.size === 0) return [];
