@@ -88,6 +88,11 @@ export function primaryPoolConfig(
   applicationName: string,
 ): PoolConfig {
   const o = buildDataSourceOptions({ ...settings, poolSize: max }) as PostgresConnectionOptions;
+  return { ...serverOf(o, applicationName), ...(o.extra as PoolConfig) };
+}
+
+/** Where TypeORM's options connect, and as whom, as pg's PoolConfig spells it, named `applicationName`. */
+function serverOf(o: PostgresConnectionOptions, applicationName: string): PoolConfig {
   return {
     host: o.host,
     port: o.port,
@@ -95,7 +100,6 @@ export function primaryPoolConfig(
     password: typeof o.password === 'string' ? o.password : undefined,
     database: o.database,
     application_name: applicationName,
-    ...(o.extra as PoolConfig),
   };
 }
 
@@ -111,12 +115,7 @@ export function sameDatabasePool(dataSource: DataSource, applicationName: string
     options?: string;
   };
   const pool = new Pool({
-    host: o.host,
-    port: o.port,
-    user: o.username,
-    password: typeof o.password === 'string' ? o.password : undefined,
-    database: o.database,
-    application_name: applicationName,
+    ...serverOf(o, applicationName),
     Client: extra.Client,
     options: extra.options,
     connectionTimeoutMillis: extra.connectionTimeoutMillis ?? 5000,
