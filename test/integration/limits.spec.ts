@@ -10,6 +10,7 @@ import {
 } from '../support/cluster';
 import { createUser, fundedUser, type TestUser } from '../support/factories';
 import { balancesSnapshot, expectLedgerConsistent } from '../support/ledger-checks';
+import { explain, rowsRead } from '../support/query-plans';
 import { readStatement } from '../../src/transfers/engine/read-statement';
 
 const API = '/api/v1';
@@ -325,27 +326,10 @@ describe('spending limits and overdraft', () => {
       walletIds: [to.wallet.id],
       transactionIds: [],
     });
-    const { rows } = await t.sql.query<{ 'QUERY PLAN': unknown }>(
-      `EXPLAIN (ANALYZE, FORMAT JSON) ${read.text}`,
-      read.values,
+    const usageRowsRead = rowsRead(
+      await explain(t, { text: read.text, params: read.values }),
+      'wallet_limit_usage',
     );
-    interface PlanNode {
-      'Relation Name'?: string;
-      'Actual Rows'?: number;
-      'Actual Loops'?: number;
-      'Rows Removed by Filter'?: number;
-      'Rows Removed by Index Recheck'?: number;
-      Plans?: PlanNode[];
-    }
-    let usageRowsRead = 0;
-    const walk = (n: PlanNode): void => {
-      if (n['Relation Name'] === 'wallet_limit_usage') {
-        const loops = n['Actual Loops'] ?? 1;
-        usageRowsRead += ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0)) * loops;
-      }
-      for (const child of n.Plans ?? []) walk(child);
-    };
-    walk((rows[0]['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0].Plan);
     // One probe of the usage key per limited window: today's row, this week's, this month's, and at most a
     // next window's (the read's minute of margin); not the 475 rows of past windows.
     expect(usageRowsRead).toBeGreaterThanOrEqual(3);

@@ -6,6 +6,7 @@ import request from 'supertest';
 import { startTestApp, type TestApp } from '../support/app';
 import { createUser, deposit, fundedUser, type TestUser, type TestWallet } from '../support/factories';
 import { balancesSnapshot, expectLedgerConsistent } from '../support/ledger-checks';
+import { explain, nodes, rowsRead } from '../support/query-plans';
 import { seedDeposits } from '../support/statement-seed';
 import {
   balanceAtQuery,
@@ -14,42 +15,6 @@ import {
 } from '../../src/transfers/transactions.repository';
 
 const API = '/api/v1';
-
-type PlanNode = {
-  'Node Type': string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Index Recheck'?: number;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-};
-
-function nodes(n: PlanNode): PlanNode[] {
-  return [n, ...(n.Plans ?? []).flatMap(nodes)];
-}
-
-/** Rows every scan of the plan read: those it kept and those its filters removed, over all its loops. */
-function rowsRead(plan: PlanNode, relation?: string): number {
-  return nodes(plan)
-    .filter((n) => /Scan/.test(n['Node Type']) && (!relation || n['Relation Name'] === relation))
-    .reduce(
-      (sum, n) =>
-        sum +
-        (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) *
-          n['Actual Loops'],
-      0,
-    );
-}
-
-async function explain(t: TestApp, q: { text: string; params: unknown[] }): Promise<PlanNode> {
-  const { rows } = await t.sql.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-    `EXPLAIN (ANALYZE, FORMAT JSON) ${q.text}`,
-    q.params,
-  );
-  return rows[0]['QUERY PLAN'][0].Plan;
-}
 
 describe('contract v1.1 reads: point-in-time balance, metadata filters, CSV statements', () => {
   let t: TestApp;
