@@ -19,33 +19,36 @@ import { build, startService } from './service.mjs';
 export const LIMITS_TARGET = 0.95;
 
 /**
- * Every wallet locked and its version bumped, as the API's lockWallet does for one: the engine's write
- * checks the version of each wallet it changes, so a movement decided against the old limits and monitors
- * conflicts and is decided again. Locked in id order first, as the engine locks: a plain UPDATE of every
- * wallet locks them in the table's order and deadlocks with a write still in flight from the previous run
- * (which locks its two wallets in id order); the bench then died with 40P01.
+ * Every wallet locked, in id order first, as the engine locks: then each function below updates every
+ * wallet with its version bumped, as the API's lockWallet does for one (the engine's write checks the
+ * version of each wallet it changes, so a movement decided against the old limits and monitors conflicts
+ * and is decided again). A plain UPDATE of every wallet locks them in the table's order and deadlocks
+ * with a write still in flight from the previous run (which locks its two wallets in id order); the bench
+ * then died with 40P01.
  */
-const LOCK_EVERY_WALLET = `SELECT count(*) FROM (SELECT id FROM wallets ORDER BY id FOR NO KEY UPDATE) l;
-    UPDATE wallets SET version = version + 1;`;
+const LOCK_EVERY_WALLET = 'SELECT count(*) FROM (SELECT id FROM wallets ORDER BY id FOR NO KEY UPDATE) l';
 
 /**
- * A DAILY limit and a balance monitor on every wallet, with the day's usage counted from history: in ONE
- * transaction that first locks every wallet and bumps its version (as the API does for one wallet), so a
- * write still in flight from the previous run either commits before (and is counted) or decides again.
+ * A DAILY limit and a balance monitor on every wallet, with the day's usage counted from history and kept
+ * on the wallet's row: in ONE transaction that first locks every wallet, so a write still in flight from
+ * the previous run either commits before (and is counted) or decides again.
  */
 async function addLimitsAndMonitors(q, monitorValue) {
   if (!/^-?[0-9]{1,14}(\.[0-9]{1,4})?$/.test(monitorValue)) throw new Error(`not an amount: ${monitorValue}`);
   await q(`BEGIN;
-    ${LOCK_EVERY_WALLET}
+    ${LOCK_EVERY_WALLET};
     INSERT INTO wallet_limits (wallet_id, period, max_amount, max_count)
     SELECT w.id, 'DAILY', 99999999999999, 2000000000 FROM wallets w;
-    INSERT INTO wallet_limit_usage (wallet_id, period, period_start, used_amount, used_count)
-    SELECT w.id, 'DAILY', date_trunc('day', now(), 'UTC'), COALESCE(sum(t.amount), 0), count(t.id)
-      FROM wallets w
-      LEFT JOIN transactions t ON t.source_wallet_id = w.id AND t.type IN ('TRANSFER', 'WITHDRAWAL')
-                              AND t.status IN ('COMPLETED', 'PENDING') AND t.created_at >= date_trunc('day', now(), 'UTC')
-                              AND t.created_at < date_trunc('day', now(), 'UTC') + interval '1 day'
-     GROUP BY w.id;
+    UPDATE wallets w SET version = w.version + 1, daily_start = date_trunc('day', now(), 'UTC'),
+           daily_amount = s.amount, daily_count = s.n
+      FROM (SELECT w.id, COALESCE(sum(t.amount), 0) AS amount, count(t.id) AS n
+              FROM wallets w
+              LEFT JOIN transactions t ON t.source_wallet_id = w.id AND t.type IN ('TRANSFER', 'WITHDRAWAL')
+                                      AND t.status IN ('COMPLETED', 'PENDING')
+                                      AND t.created_at >= date_trunc('day', now(), 'UTC')
+                                      AND t.created_at < date_trunc('day', now(), 'UTC') + interval '1 day'
+             GROUP BY w.id) s
+     WHERE w.id = s.id;
     INSERT INTO wallet_monitors (id, wallet_id, field, operator, value, met)
     SELECT gen_random_uuid(), w.id, 'balance', 'lt', ${monitorValue}, w.balance < ${monitorValue} FROM wallets w;
     COMMIT`);
@@ -53,7 +56,8 @@ async function addLimitsAndMonitors(q, monitorValue) {
 
 async function removeLimitsAndMonitors(q) {
   await q(`BEGIN;
-    ${LOCK_EVERY_WALLET}
+    ${LOCK_EVERY_WALLET};
+    UPDATE wallets SET version = version + 1, daily_start = NULL, daily_amount = NULL, daily_count = NULL;
     DELETE FROM wallet_monitors;
     DELETE FROM wallet_limit_usage;
     DELETE FROM wallet_limits;
@@ -69,7 +73,7 @@ async function mismatches(q, when) {
               (SELECT sum(t.amount)::text || '/' || count(*) FROM transactions t
                 WHERE t.source_wallet_id = u.wallet_id AND t.type IN ('TRANSFER', 'WITHDRAWAL')
                   AND t.status IN ('COMPLETED', 'PENDING') AND t.created_at >= u.period_start) AS history
-         FROM wallet_limit_usage u WHERE u.wallet_id = ANY($1::uuid[])`,
+         FROM wallet_usage_windows u WHERE u.wallet_id = ANY($1::uuid[])`,
       [rows.slice(0, 5).map((r) => r.wallet_id)],
     );
     log(`limits: ${rows.length} usage rows disagree with history ${when}:`, JSON.stringify(detail));
@@ -77,7 +81,7 @@ async function mismatches(q, when) {
   return rows.length;
 }
 
-const usageRows = (q) => q('SELECT count(*)::int AS n FROM wallet_limit_usage').then(([r]) => r.n);
+const usageRows = (q) => q('SELECT count(*)::int AS n FROM wallet_usage_windows').then(([r]) => r.n);
 
 /** Runs without, with, and without again, for the uniform and hot-spot distributions; returns the figures. */
 export async function limitsScenario(ctx, o) {

@@ -22,8 +22,9 @@ const NO_NEGATIVE_BALANCE = `SELECT id FROM wallets
 /**
  * Each kept window's usage equals what counts in it (contract v1.2): completed transfers and withdrawals the
  * wallet sent, and its holds (pending ones in full, captured ones for what was captured), by creation time.
+ * The windows kept on the wallets' rows and those stored when they ended, both (wallet_usage_windows).
  */
-const USAGE_EQUALS_SPENDING = `SELECT u.wallet_id, u.period, u.period_start FROM wallet_limit_usage u
+const USAGE_EQUALS_SPENDING = `SELECT u.wallet_id, u.period, u.period_start FROM wallet_usage_windows u
   LEFT JOIN LATERAL (
     SELECT COALESCE(sum(t.amount), 0) AS amount, count(*) AS n FROM transactions t
      WHERE t.source_wallet_id = u.wallet_id AND t.type IN ('TRANSFER', 'WITHDRAWAL')

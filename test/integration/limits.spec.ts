@@ -299,7 +299,7 @@ describe('spending limits and overdraft', () => {
     await setLimits(from.wallet.id, { overdraftLimit: '45', limits: [] }).expect(200);
   });
 
-  it("reads a wallet's usage by its key: a year of past windows adds nothing to the engine's read", async () => {
+  it("keeps a wallet's current usage on its row: a year of past windows adds nothing to a transfer", async () => {
     const { from, to } = await pair();
     await setLimits(from.wallet.id, {
       limits: [
@@ -330,11 +330,17 @@ describe('spending limits and overdraft', () => {
       await explain(t, { text: read.text, params: read.values }),
       'wallet_limit_usage',
     );
-    // One probe of the usage key per limited window: today's row, this week's, this month's, and at most a
-    // next window's (the read's minute of margin); not the 475 rows of past windows.
-    expect(usageRowsRead).toBeGreaterThanOrEqual(3);
-    expect(usageRowsRead).toBeLessThanOrEqual(6);
+    // The current windows are read with the wallet's row: the stored (ended) windows are not touched.
+    expect(usageRowsRead).toBe(0);
     expect((await limitOf(from.user, 'DAILY'))?.usedAmount).toBe('7.0000');
-    expect((await limitOf(from.user, 'MONTHLY'))?.usedCount).toBe(1);
+    // A transfer counts on the row too: no usage row is written.
+    await transfer(1, from.user, to.wallet, '3').expect(201);
+    const { rows } = await t.sql.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM wallet_limit_usage WHERE wallet_id = $1',
+      [from.wallet.id],
+    );
+    expect(rows[0].n).toBe(400 + 60 + 15);
+    expect((await limitOf(from.user, 'DAILY'))?.usedAmount).toBe('10.0000');
+    expect((await limitOf(from.user, 'MONTHLY'))?.usedCount).toBe(2);
   });
 });

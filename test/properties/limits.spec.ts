@@ -324,11 +324,24 @@ describe('limits, overdraft and monitors under concurrent movements on two insta
         const ids = wallets.map((w) => w.id);
         // No window past its limit (the limits did not change during the run).
         const { rows: over } = await a.sql.query(
-          `SELECT u.* FROM wallet_limit_usage u JOIN wallet_limits l ON l.wallet_id = u.wallet_id AND l.period = u.period
+          `SELECT u.* FROM wallet_usage_windows u JOIN wallet_limits l ON l.wallet_id = u.wallet_id AND l.period = u.period
             WHERE u.wallet_id = ANY($1::uuid[]) AND (u.used_amount > l.max_amount OR u.used_count > l.max_count)`,
           [ids],
         );
         expect(over).toEqual([]);
+        // And every spend of a limited wallet is in a kept window of each limited period (a window the
+        // engine failed to keep would hide its spending from the two checks above).
+        const { rows: uncounted } = await a.sql.query(
+          `SELECT t.id, l.period FROM transactions t JOIN wallet_limits l ON l.wallet_id = t.source_wallet_id
+            WHERE t.source_wallet_id = ANY($1::uuid[]) AND l.period <> 'PER_TRANSACTION'
+              AND t.type IN ('TRANSFER', 'WITHDRAWAL') AND t.status IN ('COMPLETED', 'PENDING')
+              AND NOT EXISTS (SELECT 1 FROM wallet_usage_windows u
+                               WHERE u.wallet_id = t.source_wallet_id AND u.period = l.period
+                                 AND u.period_start = date_trunc(CASE l.period WHEN 'DAILY' THEN 'day'
+                                                          WHEN 'WEEKLY' THEN 'week' ELSE 'month' END, t.created_at, 'UTC'))`,
+          [ids],
+        );
+        expect(uncounted).toEqual([]);
         const { rows: big } = await a.sql.query(
           `SELECT t.id FROM transactions t JOIN wallet_limits l ON l.wallet_id = t.source_wallet_id AND l.period = 'PER_TRANSACTION'
             WHERE t.source_wallet_id = ANY($1::uuid[]) AND t.type IN ('TRANSFER', 'WITHDRAWAL')

@@ -238,26 +238,87 @@ describe('spending limits in the rules', () => {
     const second = decide(s, transfer('40'), ctx);
     if (second.kind !== 'accepted') throw new Error('refused');
     plan.accept(second);
-    expect(plan.build().usage.map((u) => [u.period, u.amount.toFixed4(), u.count, u.create])).toEqual([
-      ['DAILY', '100.0000', 2, true],
-    ]);
+    const built = plan.build();
+    expect(kept(built, WA)).toEqual({
+      DAILY: ['2026-01-07T00:00:00.000Z', '100.0000', 2],
+      WEEKLY: null,
+      MONTHLY: null,
+    });
+    expect([built.ended, built.giveBacks]).toEqual([[], []]);
   });
 
-  it('updates a usage row the state was read with, and creates (upserts) only one it was not', () => {
+  it("keeps each period's latest window on the wallet's row and stores the one that ended", () => {
+    const yesterday = new Date('2026-01-06T00:00:00.000Z');
     const s = state({
       limits: [limit('DAILY', '100'), limit('WEEKLY', '100')],
-      usage: new Map([used('DAILY', '10', 1)]),
+      usage: new Map([
+        [usageKey('DAILY', yesterday), { amount: m$('10'), count: 1 }],
+        used('WEEKLY', '10', 1),
+      ]),
     });
     const plan = new BatchPlan(s, NOW);
     const spent = decide(s, transfer('5'), ctx);
     if (spent.kind !== 'accepted') throw new Error('refused');
     plan.accept(spent);
-    expect(plan.build().usage.map((u) => [u.period, u.create])).toEqual([
-      ['DAILY', false],
-      ['WEEKLY', true],
-    ]);
+    const built = plan.build();
+    expect(kept(built, WA)).toEqual({
+      DAILY: ['2026-01-07T00:00:00.000Z', '5.0000', 1],
+      WEEKLY: ['2026-01-05T00:00:00.000Z', '15.0000', 2],
+      MONTHLY: null,
+    });
+    expect(kept(built, WB)).toEqual({ DAILY: null, WEEKLY: null, MONTHLY: null });
+    expect(
+      built.ended.map((e) => [e.walletId, e.period, e.start.toISOString(), e.amount.toFixed4(), e.count]),
+    ).toEqual([[WA, 'DAILY', '2026-01-06T00:00:00.000Z', '10.0000', 1]]);
+    expect(built.giveBacks).toEqual([]);
+  });
+
+  it('gives back to a window the row kept before (a hold of yesterday) in the window, and to older ones by row', () => {
+    const monday = new Date('2026-01-05T00:00:00.000Z');
+    const kept5 = state(
+      {
+        limits: [limit('DAILY', '500')],
+        held: m$('40'),
+        usage: new Map([[usageKey('DAILY', monday), { amount: m$('40'), count: 1 }]]),
+      },
+      hold(),
+    );
+    const plan = new BatchPlan(kept5, NOW);
+    const voided = decide(kept5, { kind: 'void', caller: { id: BOB }, transactionId: HOLD }, ctx);
+    if (voided.kind !== 'accepted') throw new Error('refused');
+    plan.accept(voided);
+    const built = plan.build();
+    expect(kept(built, WA).DAILY).toEqual(['2026-01-05T00:00:00.000Z', '0.0000', 0]);
+    expect([built.ended, built.giveBacks]).toEqual([[], []]);
+
+    // The row keeps today's window: the hold's day has ended and is stored, so the give-back goes there.
+    const today = state(
+      { limits: [limit('DAILY', '500')], held: m$('40'), usage: new Map([used('DAILY', '7', 1)]) },
+      hold(),
+    );
+    const plan2 = new BatchPlan(today, NOW);
+    const voided2 = decide(today, { kind: 'void', caller: { id: BOB }, transactionId: HOLD }, ctx);
+    if (voided2.kind !== 'accepted') throw new Error('refused');
+    plan2.accept(voided2);
+    const built2 = plan2.build();
+    expect(kept(built2, WA).DAILY).toEqual(['2026-01-07T00:00:00.000Z', '7.0000', 1]);
+    expect(built2.ended).toEqual([]);
+    expect(
+      built2.giveBacks.map((g) => [g.period, g.start.toISOString(), g.amount.toFixed4(), g.count]),
+    ).toEqual([['DAILY', '2026-01-05T00:00:00.000Z', '-40.0000', -1]]);
   });
 });
+
+/** The windows the write keeps on a wallet's row, as [start, amount, count]. */
+function kept(plan: ReturnType<BatchPlan['build']>, walletId: string) {
+  const w = plan.wallets.find((x) => x.id === walletId);
+  if (!w) throw new Error(`wallet ${walletId} not in the write`);
+  const out: Record<string, [string, string, number] | null> = {};
+  for (const [period, k] of Object.entries(w.windows)) {
+    out[period] = k ? [k.start.toISOString(), k.amount.toFixed4(), k.count] : null;
+  }
+  return out;
+}
 
 describe('overdraft in the rules', () => {
   it('lets the balance go down to minus the overdraft (less holds), and refuses past it', () => {

@@ -12,8 +12,22 @@ const USER = 'a0000000-0000-4000-8000-000000000001';
 
 const plan: WritePlan = {
   wallets: [
-    { id: WA, version: 3, balance: Money.parse('30').neg(), held: Money.ZERO, requireActive: true },
-    { id: WB, version: 7, balance: Money.parse('30'), held: Money.ZERO, requireActive: true },
+    {
+      id: WA,
+      version: 3,
+      balance: Money.parse('30').neg(),
+      held: Money.ZERO,
+      requireActive: true,
+      windows: { DAILY: { start: NOW, amount: Money.parse('30'), count: 1 }, WEEKLY: null, MONTHLY: null },
+    },
+    {
+      id: WB,
+      version: 7,
+      balance: Money.parse('30'),
+      held: Money.ZERO,
+      requireActive: true,
+      windows: { DAILY: null, WEEKLY: null, MONTHLY: null },
+    },
   ],
   inserts: [
     {
@@ -48,14 +62,22 @@ const plan: WritePlan = {
   ],
   mustBeActive: [USER],
   mustBeAdmin: [],
-  usage: [
+  ended: [
     {
       walletId: WA,
       period: 'DAILY',
-      start: NOW,
-      amount: Money.parse('30'),
-      count: 1,
-      create: true,
+      start: new Date('2025-12-31T00:00:00.000Z'),
+      amount: Money.parse('12.5'),
+      count: 2,
+    },
+  ],
+  giveBacks: [
+    {
+      walletId: WA,
+      period: 'DAILY',
+      start: new Date('2025-12-30T00:00:00.000Z'),
+      amount: Money.parse('5').neg(),
+      count: -1,
     },
   ],
   monitors: [{ id: 'ff000000-0000-4000-8000-000000000006', met: true, lastTriggeredAt: NOW }],
@@ -84,7 +106,8 @@ describe('engine statements (pure)', () => {
       ledger: [],
       idempotency: [],
       mustBeActive: [],
-      usage: [],
+      ended: [],
+      giveBacks: [],
       monitors: [],
       events: [],
     };

@@ -12,7 +12,7 @@ import type {
   WalletState,
   WritePlan,
 } from './engine.types';
-import { usageKey } from './movement-rules.limits';
+import { keptWindows, usageKey, windowOfKey } from './movement-rules.limits';
 import { monitorEvent, monitorsCrossed } from './movement-rules.monitors';
 
 /** A deep-enough copy of a state: the rules can run on it again without seeing later changes. */
@@ -44,8 +44,6 @@ export class BatchPlan {
   private readonly refunded = new Map<string, { expected: Money; next: Money }>();
   /** Net usage change per wallet and window. */
   private readonly usage = new Map<string, UsageDelta>();
-  /** The usage rows the state was read with (by `wallet|usageKey`): they exist when the write runs. */
-  private readonly readUsage = new Set<string>();
   /** Monitors whose `met` changed, as they end. */
   private readonly monitors = new Map<string, { id: string; met: boolean; lastTriggeredAt: Date | null }>();
   private readonly plan: WritePlan;
@@ -56,7 +54,6 @@ export class BatchPlan {
   ) {
     for (const w of state.wallets.values()) {
       this.readVersions.set(w.id, w.version);
-      for (const key of w.usage.keys()) this.readUsage.add(`${w.id}|${key}`);
     }
     this.plan = {
       wallets: [],
@@ -67,7 +64,8 @@ export class BatchPlan {
       idempotency: [],
       mustBeActive: [],
       mustBeAdmin: [],
-      usage: [],
+      ended: [],
+      giveBacks: [],
       monitors: [],
       events: [],
       now,
@@ -176,21 +174,29 @@ export class BatchPlan {
   }
 
   build(): WritePlan {
+    const ended: WritePlan['ended'] = [];
     const wallets = [...this.net]
-      .map(([id, d]) => ({ id, version: this.readVersions.get(id) as number, ...d }))
+      .map(([id, d]) => {
+        const wallet = this.state.wallets.get(id) as WalletState;
+        const windows = keptWindows(wallet.usage);
+        // A window the row kept whose next one began in this write is stored as it ends.
+        for (const [key, u] of wallet.usage) {
+          const { period, start } = windowOfKey(key);
+          if (windows[period]?.start.getTime() !== start.getTime())
+            ended.push({ walletId: id, period, start, ...u });
+        }
+        return { id, version: this.readVersions.get(id) as number, ...d, windows };
+      })
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const refunds = [...this.refunded].map(([id, r]) => ({ id, ...r }));
-    // A row that gains is created when missing; one that only gives back is updated where it exists (a
-    // hold counted before its window was kept gives back nothing), so no row is ever created negative.
-    // A row the state was read with is updated: it still exists (removing one bumps its wallet's
-    // version), and a plain UPDATE skips the upsert's arbiter probe and its tuple lock's WAL record.
-    const usage = [...this.usage.entries()]
-      .filter(([, u]) => !u.amount.isZero() || u.count !== 0)
-      .map(([id, u]) => ({
-        ...u,
-        create: !this.readUsage.has(id) && !u.amount.isNegative() && u.count >= 0,
-      }));
-    return { ...this.plan, wallets, refunds, usage, monitors: [...this.monitors.values()] };
+    // A give-back to a window the state does not hold (one that ended before the row's kept one) changes
+    // the stored window where it exists: a hold counted before its window was kept gives back nothing.
+    const giveBacks = [...this.usage.values()].filter(
+      (u) =>
+        (!u.amount.isZero() || u.count !== 0) &&
+        !(this.state.wallets.get(u.walletId) as WalletState).usage.has(usageKey(u.period, u.start)),
+    );
+    return { ...this.plan, wallets, refunds, ended, giveBacks, monitors: [...this.monitors.values()] };
   }
 
   /** A response kept for an Idempotency-Key; later movements with the same key in this batch replay it. */

@@ -94,7 +94,10 @@ export interface WalletState {
   /** The balance may go down to minus this (contract v1.2); available = balance - held + overdraft. */
   overdraft: Money;
   limits: LimitRule[];
-  /** Usage of the current windows (and any later one already begun), by usageKey(period, start). */
+  /**
+   * Usage by usageKey(period, start): as read, the window the wallet's row keeps per limited period (its
+   * latest, which may have ended); the rules add the current one when it begins.
+   */
   usage: Map<string, Usage>;
   monitors: MonitorState[];
 }
@@ -111,6 +114,14 @@ export interface Usage {
   amount: Money;
   count: number;
 }
+
+/** A window a wallet's row keeps: its start and what counts in it. */
+export interface KeptWindow extends Usage {
+  start: Date;
+}
+
+/** The window a wallet's row keeps per period (its latest), or null: none (no limit on that period). */
+export type KeptWindows = Record<Period, KeptWindow | null>;
 
 /** A balance monitor as the engine keeps it: `met` is what the last write left. */
 export interface MonitorState {
@@ -232,8 +243,18 @@ export interface IdempotencyRecord {
 
 /** The net result of one or more movements: ONE statement, one commit, or nothing at all. */
 export interface WritePlan {
-  /** Net change per distinct wallet, each under a check of the version the rules saw. */
-  wallets: Array<{ id: string; version: number; balance: Money; held: Money; requireActive: boolean }>;
+  /**
+   * Net change per distinct wallet, each under a check of the version the rules saw, with the windows its
+   * row keeps as they end (the version check makes them exact: every other writer of them bumps it).
+   */
+  wallets: Array<{
+    id: string;
+    version: number;
+    balance: Money;
+    held: Money;
+    requireActive: boolean;
+    windows: KeptWindows;
+  }>;
   inserts: TxRecord[];
   settles: Settlement[];
   /** Transfers whose refunded amount grows: checked against the amount the rules saw. */
@@ -242,8 +263,10 @@ export interface WritePlan {
   idempotency: IdempotencyRecord[];
   mustBeActive: string[];
   mustBeAdmin: string[];
-  /** Net usage change per (wallet, window, start); `create` when the row may not exist yet. */
-  usage: Array<UsageDelta & { create: boolean }>;
+  /** Windows a wallet's row kept that ended with this write (its next one began): stored as they end. */
+  ended: Array<KeptWindow & { walletId: string; period: Period }>;
+  /** Give-backs to ended windows the rules did not hold: applied to the stored window where it exists. */
+  giveBacks: UsageDelta[];
   /** Monitors whose `met` changed, as they end (their wallets are version-checked above). */
   monitors: Array<{ id: string; met: boolean; lastTriggeredAt: Date | null }>;
   /** One event per change (contract v1.1), written by the same statement. */

@@ -3,6 +3,7 @@ import type { OutboxEvent } from '../../events/outbox';
 import { keyId } from '../idempotency';
 import type { TxRecord } from '../transaction.record';
 import type { EngineStore, LockedSession } from './engine.port';
+import { PERIODS } from '../../wallets/limits/limit-windows';
 import { WalletLocks } from './memory-locks';
 import { usageKey } from './movement-rules.limits';
 import type {
@@ -11,6 +12,7 @@ import type {
   IdempotencyRecord,
   LedgerLine,
   StateQuery,
+  Usage,
   WalletState,
   WritePlan,
   WriteResult,
@@ -44,6 +46,8 @@ export class MemoryStore implements EngineStore {
   readonly ledger: Array<LedgerLine & { createdAt: Date }> = [];
   readonly keys = new Map<string, IdempotencyRecord & { createdAt: Date }>();
   readonly events: StoredEvent[] = [];
+  /** Usage of the windows that ended (wallet_limit_usage), by `wallet|usageKey`; a wallet's kept ones are on it. */
+  readonly endedWindows = new Map<string, Usage>();
   /** Writes committed so far: what has not changed need not be checked again. */
   commits = 0;
   /** wallet id -> the session that has it locked, and those waiting for it in arrival order. */
@@ -214,17 +218,27 @@ export class MemoryStore implements EngineStore {
     for (const tx of plan.inserts) {
       if (this.transactions.has(tx.id)) throw new StoreConstraintError('transactions_pkey');
     }
+    for (const e of plan.ended) {
+      if (this.endedWindows.has(`${e.walletId}|${usageKey(e.period, e.start)}`))
+        throw new StoreConstraintError('wallet_limit_usage_pkey');
+    }
   }
 
   protected apply(plan: WritePlan): void {
     const now = plan.now;
     for (const v of plan.wallets) {
       const w = this.wallets.get(v.id) as StoredWallet;
+      const usage = new Map<string, Usage>();
+      for (const period of PERIODS) {
+        const kept = v.windows[period];
+        if (kept) usage.set(usageKey(period, kept.start), { amount: kept.amount, count: kept.count });
+      }
       this.wallets.set(w.id, {
         ...w,
         balance: w.balance.plus(v.balance),
         held: w.held.plus(v.held),
         version: w.version + 1,
+        usage,
       });
     }
     for (const tx of plan.inserts) this.transactions.set(tx.id, { ...tx });
@@ -243,16 +257,16 @@ export class MemoryStore implements EngineStore {
       this.transactions.set(r.id, { ...tx, refundedAmount: r.next });
     }
     for (const line of plan.ledger) this.ledger.push({ ...line, createdAt: now });
-    for (const u of plan.usage) {
-      const w = this.wallets.get(u.walletId) as StoredWallet;
-      const key = usageKey(u.period, u.start);
-      const row = w.usage.get(key);
-      if (!row && !u.create) continue;
-      const usage = new Map(w.usage).set(key, {
-        amount: (row?.amount ?? Money.ZERO).plus(u.amount),
-        count: (row?.count ?? 0) + u.count,
+    for (const e of plan.ended) {
+      this.endedWindows.set(`${e.walletId}|${usageKey(e.period, e.start)}`, {
+        amount: e.amount,
+        count: e.count,
       });
-      this.wallets.set(w.id, { ...w, usage });
+    }
+    for (const g of plan.giveBacks) {
+      const id = `${g.walletId}|${usageKey(g.period, g.start)}`;
+      const row = this.endedWindows.get(id);
+      if (row) this.endedWindows.set(id, { amount: row.amount.plus(g.amount), count: row.count + g.count });
     }
     for (const m of plan.monitors) {
       for (const w of this.wallets.values()) {

@@ -16,6 +16,7 @@ import type {
   StoredResponse,
 } from './engine.types';
 import { decide, type RuleContext } from './movement-rules';
+import { latestWindowStart } from './movement-rules.limits';
 
 /** How an attempt runs: optimistic (version checks only) or locked (wallets locked in id order first). */
 export type Mode = 'optimistic' | 'locked';
@@ -94,10 +95,13 @@ export class MovementEngine {
     let todo = requests.map((_, i) => i);
     while (todo.length > 0) {
       const state = cloneState(read);
+      // Never before a window a wallet's row keeps: an instance whose clock runs behind another's at a
+      // window's turn counts its movements in the window that began, as their records' times say.
+      const now = Math.max(this.clock.now(), latestWindowStart(read.wallets.values()));
       const { plan, outcomes } = decideAll(
         todo.map((i) => requests[i]),
         state,
-        { now: new Date(this.clock.now()), newId: () => this.clock.newId() },
+        { now: new Date(now), newId: () => this.clock.newId() },
       );
       const write = plan.isEmpty ? { kind: 'committed' as const } : await session.write(plan.build());
       if (write.kind === 'committed') {

@@ -6,7 +6,7 @@ import {
   type Period,
   windowOf,
 } from '../../wallets/limits/limit-windows';
-import type { LimitRule, Usage, UsageDelta, WalletState } from './engine.types';
+import type { KeptWindows, LimitRule, Usage, UsageDelta, WalletState } from './engine.types';
 
 /**
  * Spending limits (contract v1.2): which window a moment falls in, whether a movement would break a
@@ -18,6 +18,32 @@ export const LIMIT_ORDER: readonly LimitWindow[] = LIMIT_WINDOWS;
 
 export function usageKey(period: Period, start: Date): string {
   return `${period}@${start.toISOString()}`;
+}
+
+/** The period and start a usageKey names. */
+export function windowOfKey(key: string): { period: Period; start: Date } {
+  const at = key.indexOf('@');
+  return { period: key.slice(0, at) as Period, start: new Date(key.slice(at + 1)) };
+}
+
+/** The latest window per period of a wallet's usage: what its row keeps. */
+export function keptWindows(usage: Map<string, Usage>): KeptWindows {
+  const kept: KeptWindows = { DAILY: null, WEEKLY: null, MONTHLY: null };
+  for (const [key, u] of usage) {
+    const { period, start } = windowOfKey(key);
+    const k = kept[period];
+    if (!k || start > k.start) kept[period] = { start, amount: u.amount, count: u.count };
+  }
+  return kept;
+}
+
+/** The latest start of a window the wallets keep: a clock behind another instance's must not go before it. */
+export function latestWindowStart(wallets: Iterable<WalletState>): number {
+  let latest = 0;
+  for (const w of wallets) {
+    for (const key of w.usage.keys()) latest = Math.max(latest, windowOfKey(key).start.getTime());
+  }
+  return latest;
 }
 
 /** What the wallet has used in the window holding `at` (nothing when no row was read for it). */

@@ -1,6 +1,6 @@
 import { eventInsert, eventInsertArrays } from '../../events/outbox';
 import { TX_INSERT_COLUMNS, txInsertArrays, txUnnest } from '../transaction.record';
-import type { WritePlan } from './engine.types';
+import type { Period, WritePlan } from './engine.types';
 import { namedStatement } from './named-params';
 
 /** A statement and its parameters, ready for the driver. */
@@ -22,9 +22,11 @@ export interface Statement {
  * 3. Every write below runs only when `ok`; when a check fails, hfts_write_conflict() raises 40001 naming
  *    the failed check and the wallets that moved, so the statement rolls back (a commit would hold the
  *    locks through a WAL flush) and the engine decides again, from a fresh read, only what depends on them.
- * 4. Limit usage (`uc`, `ug`) and monitors (`mu`) are written only with a change of their wallet, and
- *    every other writer of them (limits PUT, monitor creation and deletion) bumps the wallet's version
- *    under its lock: a usage or a monitor the rules did not see fails the version check like a balance.
+ * 4. Limit usage and monitors (`mu`) are written only with a change of their wallet, and every other writer
+ *    of them (limits PUT, monitor creation and deletion) bumps the wallet's version under its lock: a usage
+ *    or a monitor the rules did not see fails the version check like a balance. The window the wallet's
+ *    row keeps per period is set by `upd` with the balance, as the rules left it; a window that ended when
+ *    the next began is stored (`ue`), and a hold's give-back to a stored window is added to it (`ug`).
  *
  * Parameters are named (named-params.ts): the text refers to them by name, the values are given by name.
  */
@@ -37,6 +39,15 @@ const WRITE = namedStatement(
     walletBalanceDeltas: 'numeric[]',
     walletHeldDeltas: 'numeric[]',
     walletRequireActive: 'boolean[]',
+    dailyStarts: 'timestamptz[]',
+    dailyAmounts: 'numeric[]',
+    dailyCounts: 'int[]',
+    weeklyStarts: 'timestamptz[]',
+    weeklyAmounts: 'numeric[]',
+    weeklyCounts: 'int[]',
+    monthlyStarts: 'timestamptz[]',
+    monthlyAmounts: 'numeric[]',
+    monthlyCounts: 'int[]',
     settleIds: 'uuid[]',
     settleStatuses: 'text[]',
     settleAmounts: 'numeric[]',
@@ -63,20 +74,26 @@ const WRITE = namedStatement(
     metaKeys: 'text[]',
     metaValues: 'text[]',
     metaTransactions: 'uuid[]',
-    usageWallets: 'uuid[]',
-    usagePeriods: 'text[]',
-    usageStarts: 'timestamptz[]',
-    usageAmounts: 'numeric[]',
-    usageCounts: 'int[]',
-    usageCreate: 'boolean[]',
+    endedWallets: 'uuid[]',
+    endedPeriods: 'text[]',
+    endedStarts: 'timestamptz[]',
+    endedAmounts: 'numeric[]',
+    endedCounts: 'int[]',
+    giveBackWallets: 'uuid[]',
+    giveBackPeriods: 'text[]',
+    giveBackStarts: 'timestamptz[]',
+    giveBackAmounts: 'numeric[]',
+    giveBackCounts: 'int[]',
     monitorIds: 'uuid[]',
     monitorMet: 'boolean[]',
     monitorTriggeredAt: 'timestamptz[]',
     events: 5,
   },
   (p) => `WITH
-  v(id, version, dbal, dheld, active) AS (
-    SELECT * FROM unnest(${p.walletIds}, ${p.walletVersions}, ${p.walletBalanceDeltas}, ${p.walletHeldDeltas}, ${p.walletRequireActive})),
+  v(id, version, dbal, dheld, active, ds, da, dc, ws, wa, wc, ms, ma, mc) AS (
+    SELECT * FROM unnest(${p.walletIds}, ${p.walletVersions}, ${p.walletBalanceDeltas}, ${p.walletHeldDeltas}, ${p.walletRequireActive},
+                         ${p.dailyStarts}, ${p.dailyAmounts}, ${p.dailyCounts}, ${p.weeklyStarts}, ${p.weeklyAmounts}, ${p.weeklyCounts},
+                         ${p.monthlyStarts}, ${p.monthlyAmounts}, ${p.monthlyCounts})),
   lk AS (SELECT w.id, w.version, w.user_id FROM wallets w WHERE w.id = ANY(${p.walletIds}) ORDER BY w.id FOR NO KEY UPDATE),
   bad AS (
     SELECT v.id FROM v LEFT JOIN lk ON lk.id = v.id
@@ -97,7 +114,9 @@ const WRITE = namedStatement(
   go AS (SELECT true AS go FROM ok WHERE wallets_ok AND settles_ok AND actors_ok),
   upd AS (
     UPDATE wallets w SET balance = w.balance + v.dbal, held = w.held + v.dheld, version = w.version + 1,
-           updated_at = ${p.now}
+           updated_at = ${p.now}, daily_start = v.ds, daily_amount = v.da, daily_count = v.dc,
+           weekly_start = v.ws, weekly_amount = v.wa, weekly_count = v.wc,
+           monthly_start = v.ms, monthly_amount = v.ma, monthly_count = v.mc
       FROM v, go WHERE w.id = v.id AND w.id = ANY(${p.walletIds})
     RETURNING w.id),
   tu AS (
@@ -128,16 +147,15 @@ const WRITE = namedStatement(
     SELECT k.u, k.k, k.h, k.s, k.r, k.t, ${p.now}
       FROM unnest(${p.keyCallers}, ${p.keys}, ${p.keyHashes}, ${p.keyStatuses}, ${p.keyResponses}, ${p.keyTransactions})
            k(u, k, h, s, r, t), go),
-  us AS (SELECT * FROM unnest(${p.usageWallets}, ${p.usagePeriods}, ${p.usageStarts}, ${p.usageAmounts}, ${p.usageCounts}, ${p.usageCreate})
-           x(w, p, s, a, c, mk)),
-  uc AS (
-    INSERT INTO wallet_limit_usage AS u (wallet_id, period, period_start, used_amount, used_count)
-    SELECT us.w, us.p, us.s, us.a, us.c FROM us, go WHERE us.mk
-    ON CONFLICT (wallet_id, period, period_start) DO UPDATE
-       SET used_amount = u.used_amount + EXCLUDED.used_amount, used_count = u.used_count + EXCLUDED.used_count),
+  ue AS (
+    INSERT INTO wallet_limit_usage (wallet_id, period, period_start, used_amount, used_count)
+    SELECT e.w, e.p, e.s, e.a, e.c
+      FROM unnest(${p.endedWallets}, ${p.endedPeriods}, ${p.endedStarts}, ${p.endedAmounts}, ${p.endedCounts}) e(w, p, s, a, c), go),
   ug AS (
-    UPDATE wallet_limit_usage u SET used_amount = u.used_amount + us.a, used_count = u.used_count + us.c
-      FROM us, go WHERE NOT us.mk AND u.wallet_id = us.w AND u.period = us.p AND u.period_start = us.s),
+    UPDATE wallet_limit_usage u SET used_amount = u.used_amount + g.a, used_count = u.used_count + g.c
+      FROM unnest(${p.giveBackWallets}, ${p.giveBackPeriods}, ${p.giveBackStarts}, ${p.giveBackAmounts}, ${p.giveBackCounts})
+           g(w, p, s, a, c), go
+     WHERE u.wallet_id = g.w AND u.period = g.p AND u.period_start = g.s),
   mu AS (
     UPDATE wallet_monitors m SET met = x.met, last_triggered_at = x.at
       FROM unnest(${p.monitorIds}, ${p.monitorMet}, ${p.monitorTriggeredAt}) x(id, met, at), go
@@ -159,7 +177,14 @@ export function writeStatement(plan: WritePlan): Statement {
   const s = plan.settles;
   const l = plan.ledger;
   const k = plan.idempotency;
-  const u = plan.usage;
+  const kept = (period: Period) => ({
+    starts: w.map((x) => x.windows[period]?.start.toISOString() ?? null),
+    amounts: w.map((x) => x.windows[period]?.amount.toFixed4() ?? null),
+    counts: w.map((x) => x.windows[period]?.count ?? null),
+  });
+  const [daily, weekly, monthly] = [kept('DAILY'), kept('WEEKLY'), kept('MONTHLY')];
+  const e = plan.ended;
+  const g = plan.giveBacks;
   const m = plan.monitors;
   const meta = metadataRows(plan);
   return {
@@ -170,6 +195,15 @@ export function writeStatement(plan: WritePlan): Statement {
       walletBalanceDeltas: w.map((x) => x.balance.toFixed4()),
       walletHeldDeltas: w.map((x) => x.held.toFixed4()),
       walletRequireActive: w.map((x) => x.requireActive),
+      dailyStarts: daily.starts,
+      dailyAmounts: daily.amounts,
+      dailyCounts: daily.counts,
+      weeklyStarts: weekly.starts,
+      weeklyAmounts: weekly.amounts,
+      weeklyCounts: weekly.counts,
+      monthlyStarts: monthly.starts,
+      monthlyAmounts: monthly.amounts,
+      monthlyCounts: monthly.counts,
       settleIds: s.map((x) => x.id),
       settleStatuses: s.map((x) => x.status),
       settleAmounts: s.map((x) => x.amount.toFixed4()),
@@ -196,12 +230,16 @@ export function writeStatement(plan: WritePlan): Statement {
       metaKeys: meta.map((r) => r[1]),
       metaValues: meta.map((r) => r[2]),
       metaTransactions: meta.map((r) => r[3]),
-      usageWallets: u.map((x) => x.walletId),
-      usagePeriods: u.map((x) => x.period),
-      usageStarts: u.map((x) => x.start.toISOString()),
-      usageAmounts: u.map((x) => x.amount.toFixed4()),
-      usageCounts: u.map((x) => x.count),
-      usageCreate: u.map((x) => x.create),
+      endedWallets: e.map((x) => x.walletId),
+      endedPeriods: e.map((x) => x.period),
+      endedStarts: e.map((x) => x.start.toISOString()),
+      endedAmounts: e.map((x) => x.amount.toFixed4()),
+      endedCounts: e.map((x) => x.count),
+      giveBackWallets: g.map((x) => x.walletId),
+      giveBackPeriods: g.map((x) => x.period),
+      giveBackStarts: g.map((x) => x.start.toISOString()),
+      giveBackAmounts: g.map((x) => x.amount.toFixed4()),
+      giveBackCounts: g.map((x) => x.count),
       monitorIds: m.map((x) => x.id),
       monitorMet: m.map((x) => x.met),
       monitorTriggeredAt: m.map((x) => x.lastTriggeredAt?.toISOString() ?? null),

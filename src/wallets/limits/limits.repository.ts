@@ -60,9 +60,16 @@ export class LimitsRepository {
       }>
     >(
       `SELECT l.period AS window, l.max_amount::text AS max_amount, l.max_count,
-              u.used_amount::text AS amount, u.used_count AS count
+              COALESCE(k.amount, u.used_amount)::text AS amount, COALESCE(k.count, u.used_count) AS count
          FROM wallet_limits l
+         JOIN wallets w ON w.id = l.wallet_id
          LEFT JOIN unnest($2::text[], $3::timestamptz[]) p(period, start) ON p.period = l.period
+         LEFT JOIN LATERAL (
+           SELECT x.amount, x.count
+             FROM (VALUES ('DAILY', w.daily_start, w.daily_amount, w.daily_count),
+                          ('WEEKLY', w.weekly_start, w.weekly_amount, w.weekly_count),
+                          ('MONTHLY', w.monthly_start, w.monthly_amount, w.monthly_count)) x(period, start, amount, count)
+            WHERE x.period = l.period AND x.start = p.start) k ON true
          LEFT JOIN wallet_limit_usage u ON u.wallet_id = l.wallet_id AND u.period = l.period AND u.period_start = p.start
         WHERE l.wallet_id = $1`,
       [walletId, PERIODS, starts],
@@ -117,25 +124,50 @@ export class LimitsRepository {
         walletId,
         periods,
       ]);
-      await this.recount(m, walletId, periods, now);
+      for (const period of PERIODS) {
+        if (periods.includes(period)) await this.recount(m, walletId, period, now);
+        else {
+          const c = period.toLowerCase();
+          await m.query(
+            `UPDATE wallets SET ${c}_start = NULL, ${c}_amount = NULL, ${c}_count = NULL WHERE id = $1`,
+            [walletId],
+          );
+        }
+      }
       if (!Money.fromDb(before[0].overdraft).eq(wallet.overdraftLimit)) await this.crossings(m, wallet);
       return this.read(walletId, now, m);
     });
   }
 
-  /** What counts in each current window, from the transactions: sends, withdrawals, holds (less what they gave back). */
-  private async recount(m: EntityManager, walletId: string, periods: Period[], now: Date): Promise<void> {
-    const windows = periods.map((p) => windowOf(p, now));
+  /**
+   * What counts in the period's current window, from the transactions (sends, withdrawals, holds less what
+   * they gave back), kept on the wallet's row; a window the row kept that has ended is stored first. The
+   * current window is the row's own when it is later than the clock's (another instance's clock ran ahead
+   * at the turn), so a window is never counted again after a later one began.
+   */
+  private async recount(m: EntityManager, walletId: string, period: Period, now: Date): Promise<void> {
+    const column = period.toLowerCase();
+    const [row] = await m.query<Array<{ start: Date | null; amount: string | null; count: number | null }>>(
+      `SELECT ${column}_start AS start, ${column}_amount::text AS amount, ${column}_count AS count
+         FROM wallets WHERE id = $1`,
+      [walletId],
+    );
+    const current = windowOf(period, now);
+    const window = row.start && row.start > current.start ? windowOf(period, row.start) : current;
+    if (row.start && row.start < window.start) {
+      await m.query(
+        `INSERT INTO wallet_limit_usage (wallet_id, period, period_start, used_amount, used_count)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [walletId, period, row.start, row.amount, row.count],
+      );
+    }
     await m.query(
-      `INSERT INTO wallet_limit_usage (wallet_id, period, period_start, used_amount, used_count)
-       SELECT $1, w.p, w.s, COALESCE(sum(t.amount), 0), count(t.id)
-         FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) w(p, s, e)
-         LEFT JOIN transactions t ON t.source_wallet_id = $1 AND t.type IN ('TRANSFER', 'WITHDRAWAL')
-                                 AND t.status IN ('COMPLETED', 'PENDING') AND t.created_at >= w.s AND t.created_at < w.e
-        GROUP BY w.p, w.s
-       ON CONFLICT (wallet_id, period, period_start)
-          DO UPDATE SET used_amount = EXCLUDED.used_amount, used_count = EXCLUDED.used_count`,
-      [walletId, periods, windows.map((w) => w.start.toISOString()), windows.map((w) => w.end.toISOString())],
+      `UPDATE wallets w SET ${column}_start = $2, ${column}_amount = c.amount, ${column}_count = c.count
+         FROM (SELECT COALESCE(sum(t.amount), 0) AS amount, count(t.id) AS count FROM transactions t
+                WHERE t.source_wallet_id = $1 AND t.type IN ('TRANSFER', 'WITHDRAWAL')
+                  AND t.status IN ('COMPLETED', 'PENDING') AND t.created_at >= $2 AND t.created_at < $3) c
+        WHERE w.id = $1`,
+      [walletId, window.start, window.end],
     );
   }
 
