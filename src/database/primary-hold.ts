@@ -2,6 +2,9 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { isConnectionFailure, READ_ONLY_TRANSACTION, sqlState } from './pg-errors';
 
+/** "recovery is in progress" (a WAL control function on a standby) is 55000. */
+const OBJECT_NOT_IN_PREREQUISITE_STATE = '55000';
+
 /** First pause after a failure, doubled each time up to PAUSE_MAX_MS (with jitter). */
 const PAUSE_MS = 100;
 const PAUSE_MAX_MS = 1000;
@@ -10,7 +13,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * Whether a failure is the primary changing hands (a switchover or a failover): the write reached a
- * server that has just turned read-only (25006), its session was ended by a shutdown (57P01 admin_shutdown,
+ * server that has just turned read-only (25006) or is still in recovery (55000 from a WAL function), its session was ended by a shutdown (57P01 admin_shutdown,
  * 57P02) or the server is starting or stopping (57P03), or the connection was refused, reset, cut or not
  * accepted in time (haproxy holds a new connection while no server answers its /primary check, then
  * closes it). Not a move: a pool checkout timeout (every pooled connection busy: waiting longer helps
@@ -20,6 +23,10 @@ export function primaryMoving(error: unknown): boolean {
   const code = sqlState(error);
   if (code === READ_ONLY_TRANSACTION) return true;
   const message = error instanceof Error ? error.message : '';
+  // A WAL function on a standby (pg_current_wal_lsn() after a write, write-positions.ts): the connection
+  // reached a server still in recovery, not (yet) the primary, as 25006 says for a write. The Patroni
+  // failover test saw it answered 500 when a new connection met the promoted node before it was promoted.
+  if (code === OBJECT_NOT_IN_PREREQUISITE_STATE && /recovery is in progress/i.test(message)) return true;
   // pg-pool's checkout timeout (every pooled connection busy: the primary is where it was), and a pool
   // ended by this instance's own shutdown.
   if (/timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(message))

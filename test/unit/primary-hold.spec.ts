@@ -5,6 +5,10 @@ const pgError = (code: string, message = 'x') => Object.assign(new Error(message
 describe('primaryMoving: which failures mean the primary is changing hands', () => {
   it.each([
     ['25006 read-only transaction (a demoted leader)', pgError('25006')],
+    [
+      '55000 recovery is in progress (a WAL function on a standby)',
+      pgError('55000', 'recovery is in progress'),
+    ],
     ['57P01 admin shutdown (the leader stopping)', pgError('57P01')],
     ['57P03 cannot connect now (starting or stopping)', pgError('57P03')],
     ['08006 connection failure', pgError('08006')],
@@ -24,6 +28,7 @@ describe('primaryMoving: which failures mean the primary is changing hands', () 
     ],
     ['53300 too many connections', pgError('53300')],
     ['55P03 a busy row lock', pgError('55P03')],
+    ['55000 for another reason', pgError('55000', 'cannot delete from sequence')],
     ['23505 a unique violation', pgError('23505')],
     ['40001 a serialization failure', pgError('40001')],
     ['a plain bug', new TypeError('undefined is not a function')],
