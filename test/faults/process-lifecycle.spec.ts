@@ -212,15 +212,20 @@ describe('npm start and the processes around it', () => {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('stops the service and its embedded PostgreSQL when npm alone gets SIGTERM', async () => {
+    /** `npm start` on the embedded PostgreSQL: the service's pid; `postmaster` is set to the server's. */
+    async function startEmbedded(): Promise<number> {
       npm = new NpmStart({
         POSTGRES_HOST: undefined,
         EMBEDDED_PG_DIR: dataDir,
         POSTGRES_DB: 'hfts_lifecycle',
       });
       await npm.start();
-      const service = npm.servicePid;
       postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return npm.servicePid;
+    }
+
+    it('stops the service and its embedded PostgreSQL when npm alone gets SIGTERM', async () => {
+      const service = await startEmbedded();
       expect(running(postmaster)).toBe(true);
 
       process.kill(npm.proc.pid as number, 'SIGTERM');
@@ -232,14 +237,7 @@ describe('npm start and the processes around it', () => {
     });
 
     it('still stops when its embedded PostgreSQL died first (killed, crashed)', async () => {
-      npm = new NpmStart({
-        POSTGRES_HOST: undefined,
-        EMBEDDED_PG_DIR: dataDir,
-        POSTGRES_DB: 'hfts_lifecycle',
-      });
-      await npm.start();
-      const service = npm.servicePid;
-      postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const service = await startEmbedded();
       process.kill(postmaster, 'SIGKILL');
       expect(await within(STOP_DEADLINE_MS, () => !running(postmaster))).toBe(true);
 
