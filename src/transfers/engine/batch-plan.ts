@@ -182,8 +182,8 @@ export class BatchPlan {
         // A window the row kept whose next one began in this write is stored as it ends.
         for (const [key, u] of wallet.usage) {
           const { period, start } = windowOfKey(key);
-          if (windows[period]?.start.getTime() !== start.getTime())
-            ended.push({ walletId: id, period, start, ...u });
+          if (windows[period]?.start.getTime() !== start)
+            ended.push({ walletId: id, period, start: new Date(start), ...u });
         }
         return { id, version: this.readVersions.get(id) as number, ...d, windows };
       })

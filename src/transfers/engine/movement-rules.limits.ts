@@ -5,6 +5,7 @@ import {
   type LimitWindow,
   type Period,
   windowOf,
+  windowStart,
 } from '../../wallets/limits/limit-windows';
 import type { KeptWindows, LimitRule, Usage, UsageDelta, WalletState } from './engine.types';
 
@@ -16,23 +17,31 @@ import type { KeptWindows, LimitRule, Usage, UsageDelta, WalletState } from './e
 /** The order limits are checked in: the first broken one is the one the refusal names. */
 export const LIMIT_ORDER: readonly LimitWindow[] = LIMIT_WINDOWS;
 
-export function usageKey(period: Period, start: Date): string {
-  return `${period}@${start.toISOString()}`;
+/**
+ * A window's key in a wallet's usage: its period and its start in epoch milliseconds. Numbers, not ISO
+ * strings: the engine makes and reads these keys several times per movement (toISOString and parsing the
+ * string back were 6.5 us of a transfer between two limited wallets in a CPU profile of the service).
+ */
+export function usageKey(period: Period, start: Date | number): string {
+  return `${period}@${typeof start === 'number' ? start : start.getTime()}`;
 }
 
-/** The period and start a usageKey names. */
-export function windowOfKey(key: string): { period: Period; start: Date } {
+/** The period and start (epoch milliseconds) a usageKey names. */
+export function windowOfKey(key: string): { period: Period; start: number } {
   const at = key.indexOf('@');
-  return { period: key.slice(0, at) as Period, start: new Date(key.slice(at + 1)) };
+  return { period: key.slice(0, at) as Period, start: Number(key.slice(at + 1)) };
 }
 
 /** The latest window per period of a wallet's usage: what its row keeps. */
 export function keptWindows(usage: Map<string, Usage>): KeptWindows {
   const kept: KeptWindows = { DAILY: null, WEEKLY: null, MONTHLY: null };
+  const starts: Record<Period, number> = { DAILY: -Infinity, WEEKLY: -Infinity, MONTHLY: -Infinity };
   for (const [key, u] of usage) {
     const { period, start } = windowOfKey(key);
-    const k = kept[period];
-    if (!k || start > k.start) kept[period] = { start, amount: u.amount, count: u.count };
+    if (start > starts[period]) {
+      starts[period] = start;
+      kept[period] = { start: new Date(start), amount: u.amount, count: u.count };
+    }
   }
   return kept;
 }
@@ -41,14 +50,14 @@ export function keptWindows(usage: Map<string, Usage>): KeptWindows {
 export function latestWindowStart(wallets: Iterable<WalletState>): number {
   let latest = 0;
   for (const w of wallets) {
-    for (const key of w.usage.keys()) latest = Math.max(latest, windowOfKey(key).start.getTime());
+    for (const key of w.usage.keys()) latest = Math.max(latest, windowOfKey(key).start);
   }
   return latest;
 }
 
 /** What the wallet has used in the window holding `at` (nothing when no row was read for it). */
 export function usageAt(w: WalletState, period: Period, at: Date): Usage {
-  return w.usage.get(usageKey(period, windowOf(period, at).start)) ?? { amount: Money.ZERO, count: 0 };
+  return w.usage.get(usageKey(period, windowStart(period, at))) ?? { amount: Money.ZERO, count: 0 };
 }
 
 /** The `limit` member of a LIMIT_EXCEEDED body: the broken limit as it stood before the movement. */

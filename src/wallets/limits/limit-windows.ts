@@ -7,6 +7,15 @@ export type LimitWindow = (typeof LIMIT_WINDOWS)[number];
 export type Period = Exclude<LimitWindow, 'PER_TRANSACTION'>;
 export const PERIODS: readonly Period[] = ['DAILY', 'WEEKLY', 'MONTHLY'];
 
+/** The start of the UTC calendar window holding `at`, in epoch milliseconds (windowOf(period, at).start). */
+export function windowStart(period: Period, at: Date): number {
+  const y = at.getUTCFullYear();
+  const m = at.getUTCMonth();
+  if (period === 'MONTHLY') return Date.UTC(y, m, 1);
+  const back = period === 'WEEKLY' ? (at.getUTCDay() + 6) % 7 : 0;
+  return Date.UTC(y, m, at.getUTCDate() - back);
+}
+
 /** The UTC calendar window holding `at`: a day from 00:00Z, a week from Monday 00:00Z, a month from the 1st. */
 export function windowOf(period: Period, at: Date): { start: Date; end: Date } {
   const y = at.getUTCFullYear();
