@@ -33,6 +33,14 @@ const USAGE_EQUALS_SPENDING = `SELECT u.wallet_id, u.period, u.period_start FROM
                                                          WHEN 'WEEKLY' THEN interval '7 days' ELSE interval '1 month' END) s ON true
   WHERE u.used_amount <> s.amount OR u.used_count <> s.n`;
 
+/**
+ * Each wallet's rules (what the engine reads of its limits and monitors, kept on its row by the triggers of
+ * migration 1765000000000) are what wallet_limits and wallet_monitors hold: a movement decided against
+ * stale rules could pass a limit or miss a crossing.
+ */
+const RULES_MATCH_TABLES = `SELECT w.id FROM wallets w
+  WHERE w.rules::text IS DISTINCT FROM hfts_wallet_rules(w.id)::text`;
+
 /** Each balance equals the sum of its wallet's ledger entries. */
 const BALANCE_EQUALS_LEDGER = `SELECT w.id FROM wallets w LEFT JOIN ledger_entries l ON l.wallet_id = w.id
   GROUP BY w.id, w.balance HAVING w.balance <> COALESCE(sum(l.amount), 0)`;
@@ -60,6 +68,7 @@ const MONEY_INVARIANTS = Object.freeze([
   { name: 'each completed movement has its entries', sql: COMPLETED_HAVE_ENTRIES },
   { name: "a transfer's entries cancel out", sql: TRANSFER_ENTRIES_CANCEL },
   { name: "each window's usage equals what counts in it", sql: USAGE_EQUALS_SPENDING },
+  { name: "each wallet's rules are its limits and monitors", sql: RULES_MATCH_TABLES },
 ]);
 
 module.exports = {
@@ -70,5 +79,6 @@ module.exports = {
   COMPLETED_HAVE_ENTRIES,
   TRANSFER_ENTRIES_CANCEL,
   USAGE_EQUALS_SPENDING,
+  RULES_MATCH_TABLES,
   MONEY_INVARIANTS,
 };

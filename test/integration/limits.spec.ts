@@ -343,4 +343,39 @@ describe('spending limits and overdraft', () => {
     expect((await limitOf(from.user, 'DAILY'))?.usedAmount).toBe('10.0000');
     expect((await limitOf(from.user, 'MONTHLY'))?.usedCount).toBe(2);
   });
+  it("reads limits and monitors from the wallet's row, which the tables' triggers keep, whoever writes them", async () => {
+    const { from, to } = await pair();
+    await setLimits(from.wallet.id, { limits: [{ window: 'DAILY', maxAmount: '100' }] }).expect(200);
+    await request(t.server)
+      .post(`${API}/wallets/me/monitors`)
+      .auth(from.user.token, { type: 'bearer' })
+      .send({ field: 'balance', operator: 'lt', value: '1' })
+      .expect(201);
+    await transfer(0, from.user, to.wallet, '10').expect(201);
+    // The engine's read touches neither table: both come with the wallet's row.
+    const read = readStatement({
+      keys: [],
+      userIds: [from.user.id],
+      walletIds: [to.wallet.id],
+      transactionIds: [],
+    });
+    const plan = await explain(t, { text: read.text, params: read.values });
+    expect([rowsRead(plan, 'wallet_limits'), rowsRead(plan, 'wallet_monitors')]).toEqual([0, 0]);
+    // A limit lowered by SQL, behind the service's back, holds at the next transfer on either instance.
+    await t.sql.query(`UPDATE wallet_limits SET max_amount = 12 WHERE wallet_id = $1 AND period = 'DAILY'`, [
+      from.wallet.id,
+    ]);
+    const res = await transfer(1, from.user, to.wallet, '3');
+    await expectLimitRefusal(res, 'DAILY');
+    expect(res.body.limit).toMatchObject({ maxAmount: '12.0000', usedAmount: '10.0000' });
+    // Removed (by the API, which also stops keeping the usage), it no longer does; and with the monitor
+    // deleted by SQL, the row holds no rules.
+    await setLimits(from.wallet.id, { limits: [] }).expect(200);
+    await t.sql.query('DELETE FROM wallet_monitors WHERE wallet_id = $1', [from.wallet.id]);
+    await transfer(0, from.user, to.wallet, '3').expect(201);
+    const { rows } = await t.sql.query<{ rules: unknown }>('SELECT rules FROM wallets WHERE id = $1', [
+      from.wallet.id,
+    ]);
+    expect(rows).toEqual([{ rules: null }]);
+  });
 });
