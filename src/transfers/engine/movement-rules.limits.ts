@@ -108,7 +108,7 @@ export function usageDeltas(w: WalletState, amount: Money, count: number, at: Da
   return PERIODS.filter((p) => w.limits.some((l) => l.window === p)).map((period) => ({
     walletId: w.id,
     period,
-    start: windowOf(period, at).start,
+    start: new Date(windowStart(period, at)),
     amount,
     count,
   }));

@@ -39,13 +39,13 @@ const WRITE = namedStatement(
     walletBalanceDeltas: 'numeric[]',
     walletHeldDeltas: 'numeric[]',
     walletRequireActive: 'boolean[]',
-    dailyStarts: 'timestamptz[]',
+    dailyStarts: 'float8[]',
     dailyAmounts: 'numeric[]',
     dailyCounts: 'int[]',
-    weeklyStarts: 'timestamptz[]',
+    weeklyStarts: 'float8[]',
     weeklyAmounts: 'numeric[]',
     weeklyCounts: 'int[]',
-    monthlyStarts: 'timestamptz[]',
+    monthlyStarts: 'float8[]',
     monthlyAmounts: 'numeric[]',
     monthlyCounts: 'int[]',
     settleIds: 'uuid[]',
@@ -114,9 +114,9 @@ const WRITE = namedStatement(
   go AS (SELECT true AS go FROM ok WHERE wallets_ok AND settles_ok AND actors_ok),
   upd AS (
     UPDATE wallets w SET balance = w.balance + v.dbal, held = w.held + v.dheld, version = w.version + 1,
-           updated_at = ${p.now}, daily_start = v.ds, daily_amount = v.da, daily_count = v.dc,
-           weekly_start = v.ws, weekly_amount = v.wa, weekly_count = v.wc,
-           monthly_start = v.ms, monthly_amount = v.ma, monthly_count = v.mc
+           updated_at = ${p.now}, daily_start = to_timestamp(v.ds / 1000), daily_amount = v.da, daily_count = v.dc,
+           weekly_start = to_timestamp(v.ws / 1000), weekly_amount = v.wa, weekly_count = v.wc,
+           monthly_start = to_timestamp(v.ms / 1000), monthly_amount = v.ma, monthly_count = v.mc
       FROM v, go WHERE w.id = v.id AND w.id = ANY(${p.walletIds})
     RETURNING w.id),
   tu AS (
@@ -178,7 +178,8 @@ export function writeStatement(plan: WritePlan): Statement {
   const l = plan.ledger;
   const k = plan.idempotency;
   const kept = (period: Period) => ({
-    starts: w.map((x) => x.windows[period]?.start.toISOString() ?? null),
+    // Epoch milliseconds (a window starts at a whole UTC day: exact as a double): no toISOString per write.
+    starts: w.map((x) => x.windows[period]?.start.getTime() ?? null),
     amounts: w.map((x) => x.windows[period]?.amount.toFixed4() ?? null),
     counts: w.map((x) => x.windows[period]?.count ?? null),
   });

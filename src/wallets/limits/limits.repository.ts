@@ -25,7 +25,9 @@ export interface LimitsView {
 
 /**
  * A wallet's limits and the usage of their current windows. Written only under the wallet's lock with
- * its version bumped (wallet-lock.ts), so the engine never checks a movement against a stale set.
+ * its version bumped (wallet-lock.ts), so the engine never checks a movement against a stale set. The
+ * engine reads limits from the wallet's `rules`, which wallet_limits's triggers set in the same transaction
+ * (migration 1765000000000).
  */
 @Injectable()
 export class LimitsRepository {

@@ -40,7 +40,9 @@ function monitorOf(r: MonitorRow): MonitorLike {
 
 /**
  * Balance monitors. Created and deleted under their wallet's lock with its version bumped, so `met` is
- * computed from the balance as it stands and no engine write decided without the monitor can commit.
+ * computed from the balance as it stands and no engine write decided without the monitor can commit. The
+ * engine reads monitors from the wallet's `rules`, which this table's triggers set in the same transaction
+ * (migration 1765000000000).
  */
 @Injectable()
 export class MonitorsRepository {
