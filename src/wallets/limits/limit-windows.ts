@@ -16,15 +16,15 @@ export function windowStart(period: Period, at: Date): number {
   return Date.UTC(y, m, at.getUTCDate() - back);
 }
 
+const DAY_MS = 86_400_000;
+
 /** The UTC calendar window holding `at`: a day from 00:00Z, a week from Monday 00:00Z, a month from the 1st. */
 export function windowOf(period: Period, at: Date): { start: Date; end: Date } {
-  const y = at.getUTCFullYear();
-  const m = at.getUTCMonth();
-  const d = at.getUTCDate();
-  if (period === 'MONTHLY') {
-    return { start: new Date(Date.UTC(y, m, 1)), end: new Date(Date.UTC(y, m + 1, 1)) };
-  }
-  const back = period === 'WEEKLY' ? (at.getUTCDay() + 6) % 7 : 0;
-  const days = period === 'WEEKLY' ? 7 : 1;
-  return { start: new Date(Date.UTC(y, m, d - back)), end: new Date(Date.UTC(y, m, d - back + days)) };
+  const start = windowStart(period, at);
+  // UTC days have no daylight saving: a day or a week later is that many milliseconds later.
+  const end =
+    period === 'MONTHLY'
+      ? Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1)
+      : start + (period === 'WEEKLY' ? 7 : 1) * DAY_MS;
+  return { start: new Date(start), end: new Date(end) };
 }
